@@ -1,0 +1,164 @@
+#include "coordinator/coordinator_server.h"
+
+#include <chrono>
+
+namespace quorum::coord {
+namespace {
+
+// Compares without an early exit, so timing does not reveal how much of a token matched.
+bool same_token(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             Clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+CoordinatorServer::CoordinatorServer(asio::io_context& io, ServiceOptions options,
+                                     std::string token, LogFn warn)
+    : io_(io),
+      acceptor_(io),
+      timer_(io),
+      service_(options),
+      token_(std::move(token)),
+      warn_(std::move(warn)),
+      size_(options.size),
+      by_rank_(static_cast<size_t>(options.size)) {}
+
+Status CoordinatorServer::listen(uint16_t port) {
+  boost::system::error_code ec;
+  tcp::endpoint ep(tcp::v4(), port);
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(ep, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Status(StatusCode::kInternal, "coordinator could not listen on port " +
+                                             std::to_string(port) + ": " + ec.message());
+  }
+  port_ = acceptor_.local_endpoint().port();
+  accept_next();
+  return Status::ok();
+}
+
+void CoordinatorServer::accept_next() {
+  acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
+    if (ec) return;  // acceptor closed
+    auto conn = std::make_shared<FramedConnection>(std::move(socket));
+    // Until the Hello arrives the connection is anonymous; an unauthenticated peer gets a few
+    // seconds, then is dropped.
+    auto deadline = std::make_shared<asio::steady_timer>(io_, std::chrono::seconds(10));
+    auto admitted = std::make_shared<bool>(false);
+    deadline->async_wait([conn, admitted, this](const boost::system::error_code& e) {
+      if (!e && !*admitted) {
+        warn_("dropped control connection from " + conn->peer() + ": no Hello within 10 s");
+        conn->close("handshake timeout");
+      }
+    });
+    std::weak_ptr<FramedConnection> weak = conn;
+    conn->start(
+        [this, weak, admitted, deadline](Message m) {
+          auto c = weak.lock();
+          if (!c) return;
+          if (!*admitted) {
+            *admitted = true;
+            deadline->cancel();
+            return admit(c, m);
+          }
+        },
+        [](const std::string&) {});
+    accept_next();
+  });
+}
+
+void CoordinatorServer::admit(std::shared_ptr<FramedConnection> conn, const Message& first) {
+  const Hello* hello = std::get_if<Hello>(&first);
+  std::string problem;
+  if (!hello) {
+    problem = "first message was not Hello";
+  } else if (!same_token(hello->token, token_)) {
+    problem = "bad session token";
+  } else if (hello->size != size_) {
+    problem = "job size " + std::to_string(hello->size) + " differs from " + std::to_string(size_);
+  } else if (hello->rank < 0 || hello->rank >= size_) {
+    problem = "rank " + std::to_string(hello->rank) + " out of range";
+  } else if (by_rank_[static_cast<size_t>(hello->rank)] ||
+             service_.departed(hello->rank)) {
+    problem = "rank " + std::to_string(hello->rank) + " is already connected";
+  }
+  if (!problem.empty()) {
+    warn_("dropped control connection from " + conn->peer() + ": " + problem);
+    conn->close(problem);
+    return;
+  }
+  int rank = hello->rank;
+  by_rank_[static_cast<size_t>(rank)] = conn;
+  conn->rebind([this, rank](Message m) { on_message(rank, std::move(m)); },
+              [this, rank](const std::string& why) {
+                by_rank_[static_cast<size_t>(rank)].reset();
+                if (!service_.departed(rank)) {
+                  warn_("lost control connection of rank " + std::to_string(rank) + ": " + why);
+                  dispatch(service_.on_lost(rank, why, Clock::now()));
+                }
+              });
+  conn->send(Welcome{now_ns()});
+}
+
+void CoordinatorServer::on_message(int rank, Message m) {
+  auto now = Clock::now();
+  if (auto* ready = std::get_if<Ready>(&m)) {
+    dispatch(service_.on_ready(rank, *ready, now));
+  } else if (std::holds_alternative<Goodbye>(m)) {
+    dispatch(service_.on_goodbye(rank, now));
+  } else {
+    warn_("rank " + std::to_string(rank) + " sent an unexpected control message (type " +
+          std::to_string(m.index()) + ")");
+    if (auto c = by_rank_[static_cast<size_t>(rank)]) c->close("protocol violation");
+  }
+}
+
+void CoordinatorServer::dispatch(std::vector<Outgoing> out) {
+  for (Outgoing& o : out) {
+    std::vector<uint8_t> frame = encode(o.message);
+    if (o.rank == kAllRanks) {
+      for (size_t r = 0; r < by_rank_.size(); ++r) {
+        if (by_rank_[r] && !service_.departed(static_cast<int>(r))) by_rank_[r]->send(frame);
+      }
+    } else if (auto& c = by_rank_[static_cast<size_t>(o.rank)]) {
+      c->send(std::move(frame));
+    }
+  }
+  if (service_.all_departed()) {
+    finished_ = true;
+    timer_.cancel();
+    return;
+  }
+  arm_timer();
+}
+
+void CoordinatorServer::arm_timer() {
+  auto deadline = service_.deadline();
+  if (!deadline) return;
+  timer_.expires_at(*deadline);
+  timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;  // re-armed or cancelled
+    dispatch(service_.on_timer(Clock::now()));
+  });
+}
+
+void CoordinatorServer::stop() {
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  timer_.cancel();
+  for (auto& c : by_rank_) {
+    if (c) c->close("coordinator stopped");
+  }
+}
+
+}  // namespace quorum::coord

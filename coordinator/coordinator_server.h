@@ -1,0 +1,55 @@
+// The coordinator's TCP front end on rank 0. Accepts control connections, admits a connection
+// only after a Hello that carries the session token, a rank in range, the right job size and a
+// rank not already connected (anything else is logged and dropped), then feeds the service and
+// fans its output out. Lives on one io_context thread; construct and listen() from any thread
+// before that thread runs, read finished() from any thread.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "coordinator/asio.h"
+#include "coordinator/coordinator_service.h"
+#include "coordinator/framed_connection.h"
+
+namespace quorum::coord {
+
+class CoordinatorServer {
+ public:
+  using LogFn = std::function<void(const std::string&)>;
+
+  CoordinatorServer(asio::io_context& io, ServiceOptions options, std::string token, LogFn warn);
+
+  // Binds 0.0.0.0:`port` (0 = any free port) and starts accepting.
+  Status listen(uint16_t port);
+  uint16_t port() const { return port_; }
+
+  // True once every rank has said goodbye or dropped.
+  bool finished() const { return finished_.load(); }
+
+  // Closes the acceptor and every connection (io thread).
+  void stop();
+
+ private:
+  void accept_next();
+  void admit(std::shared_ptr<FramedConnection> conn, const Message& first);
+  void on_message(int rank, Message m);
+  void dispatch(std::vector<Outgoing> out);
+  void arm_timer();
+
+  asio::io_context& io_;
+  tcp::acceptor acceptor_;
+  asio::steady_timer timer_;
+  CoordinatorService service_;
+  std::string token_;
+  LogFn warn_;
+  int size_;
+  uint16_t port_ = 0;
+  std::vector<std::shared_ptr<FramedConnection>> by_rank_;
+  std::atomic<bool> finished_{false};
+};
+
+}  // namespace quorum::coord

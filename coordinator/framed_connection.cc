@@ -1,0 +1,80 @@
+#include "coordinator/framed_connection.h"
+
+namespace quorum::coord {
+
+void FramedConnection::start(OnMessage on_message, OnClose on_close) {
+  on_message_ = std::move(on_message);
+  on_close_ = std::move(on_close);
+  socket_.set_option(tcp::no_delay(true));
+  read_header();
+}
+
+std::string FramedConnection::peer() const {
+  boost::system::error_code ec;
+  auto ep = socket_.remote_endpoint(ec);
+  return ec ? std::string("unknown peer") : ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+void FramedConnection::read_header() {
+  auto self = shared_from_this();
+  asio::async_read(socket_, asio::buffer(header_),
+                   [this, self](const boost::system::error_code& ec, size_t) {
+                     if (ec) return close(ec == asio::error::eof ? "peer closed the connection"
+                                                                 : ec.message());
+                     uint32_t bytes = 0;
+                     uint16_t type = 0;
+                     Status s = decode_header(header_, &bytes, &type);
+                     if (!s.is_ok()) return close(s.message());
+                     read_payload(bytes, type);
+                   });
+}
+
+void FramedConnection::read_payload(uint32_t bytes, uint16_t type) {
+  payload_.resize(bytes);
+  auto self = shared_from_this();
+  asio::async_read(socket_, asio::buffer(payload_),
+                   [this, self, type](const boost::system::error_code& ec, size_t) {
+                     if (ec) return close("connection failed mid-frame: " + ec.message());
+                     Message m;
+                     Status s = decode_payload(type, payload_.data(), payload_.size(), &m);
+                     if (!s.is_ok()) return close(s.message());
+                     // A copy: the handler may rebind() the callbacks while it runs.
+                     if (auto handler = on_message_) handler(std::move(m));
+                     if (!closed_) read_header();
+                   });
+}
+
+void FramedConnection::send(std::vector<uint8_t> frame) {
+  if (closed_) return;
+  outbox_.push_back(std::move(frame));
+  if (!writing_) write_next();
+}
+
+void FramedConnection::write_next() {
+  if (outbox_.empty() || closed_) {
+    writing_ = false;
+    return;
+  }
+  writing_ = true;
+  auto self = shared_from_this();
+  asio::async_write(socket_, asio::buffer(outbox_.front()),
+                    [this, self](const boost::system::error_code& ec, size_t) {
+                      if (ec) return close("write failed: " + ec.message());
+                      outbox_.pop_front();
+                      write_next();
+                    });
+}
+
+void FramedConnection::close(const std::string& why) {
+  if (closed_) return;
+  closed_ = true;
+  boost::system::error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  if (on_close_) {
+    auto cb = std::move(on_close_);
+    cb(why);
+  }
+}
+
+}  // namespace quorum::coord

@@ -1,0 +1,19 @@
+// Groups ready tensors into plans. Allreduces with the same op, dtype and device kind share a
+// fusion buffer while their wire bytes stay within the threshold; a tensor larger than the
+// threshold gets a plan of its own (reduced in place, no fusion buffer). Broadcasts and
+// allgathers get one plan each. Plans keep the order in which their first tensor became ready.
+// Pure logic.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "coordinator/messages.h"
+#include "coordinator/readiness_table.h"
+
+namespace quorum::coord {
+
+// Returns the plans for `ready` (sequence numbers left 0 for the caller to assign).
+std::vector<Plan> plan_fusion(const std::vector<ReadyTensor>& ready, size_t threshold_bytes);
+
+}  // namespace quorum::coord

@@ -1,0 +1,241 @@
+#include "coordinator/messages.h"
+
+#include "coordinator/wire.h"
+
+namespace quorum::coord {
+namespace {
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+
+void put_request(Writer& w, const TensorRequest& r) {
+  w.str(r.name);
+  w.u8(static_cast<uint8_t>(r.kind));
+  w.u8(static_cast<uint8_t>(r.op));
+  w.u8(static_cast<uint8_t>(r.dtype));
+  w.u8(static_cast<uint8_t>(r.device));
+  w.i32(r.root);
+  w.u32(static_cast<uint32_t>(r.shape.size()));
+  for (int64_t d : r.shape) w.i64(d);
+}
+
+// Reads an enum stored as u8 and rejects values at or past `limit`.
+template <typename E>
+E get_enum(Reader& r, int limit, const char* what) {
+  uint8_t v = r.u8();
+  if (r.ok() && v >= limit) r.fail(std::string("invalid ") + what + " value " + std::to_string(v));
+  return static_cast<E>(v);
+}
+
+TensorRequest get_request(Reader& r) {
+  TensorRequest t;
+  t.name = r.str(kMaxNameBytes);
+  t.kind = get_enum<CollectiveKind>(r, 3, "collective kind");
+  t.op = get_enum<ReduceOp>(r, kNumReduceOps, "reduce op");
+  t.dtype = get_enum<DataType>(r, kNumDataTypes, "dtype");
+  t.device = get_enum<Device::Kind>(r, 2, "device kind");
+  t.root = r.i32();
+  uint32_t dims = r.count(kMaxDims, 8);
+  t.shape.resize(dims);
+  for (auto& d : t.shape) d = r.i64();
+  return t;
+}
+
+void put_payload(Writer& w, const Message& m) {
+  std::visit(
+      Overloaded{
+          [&](const Hello& h) {
+            w.i32(h.rank);
+            w.i32(h.size);
+            w.str(h.token);
+          },
+          [&](const Welcome& x) { w.i64(x.coordinator_clock_ns); },
+          [&](const Ready& x) {
+            w.u32(static_cast<uint32_t>(x.entries.size()));
+            for (const auto& e : x.entries) {
+              w.u8(e.full ? 1 : 0);
+              if (e.full) {
+                put_request(w, *e.full);
+              } else {
+                w.u32(e.id);
+              }
+              w.i64(e.dim0);
+            }
+          },
+          [&](const PlanBatch& x) {
+            w.u32(static_cast<uint32_t>(x.assignments.size()));
+            for (const auto& a : x.assignments) {
+              w.u32(a.id);
+              w.str(a.name);
+            }
+            w.u32(static_cast<uint32_t>(x.plans.size()));
+            for (const auto& p : x.plans) {
+              w.u64(p.seq);
+              w.u8(static_cast<uint8_t>(p.kind));
+              w.u8(static_cast<uint8_t>(p.op));
+              w.u8(static_cast<uint8_t>(p.dtype));
+              w.u8(static_cast<uint8_t>(p.device));
+              w.i32(p.root);
+              w.u32(static_cast<uint32_t>(p.ids.size()));
+              for (uint32_t id : p.ids) w.u32(id);
+              w.u32(static_cast<uint32_t>(p.dim0_per_rank.size()));
+              for (int64_t d : p.dim0_per_rank) w.i64(d);
+              w.u8(static_cast<uint8_t>(p.code));
+              w.str(p.message);
+            }
+          },
+          [&](const Goodbye&) {},
+          [&](const GoodbyeAck&) {},
+      },
+      m);
+}
+
+Message get_payload(uint16_t type, Reader& r) {
+  switch (type) {
+    case 0: {
+      Hello h;
+      h.rank = r.i32();
+      h.size = r.i32();
+      h.token = r.str(256);
+      return h;
+    }
+    case 1: return Welcome{r.i64()};
+    case 2: {
+      Ready x;
+      uint32_t n = r.count(1u << 20, 1 + 4 + 8);
+      x.entries.resize(n);
+      for (auto& e : x.entries) {
+        uint8_t form = r.u8();
+        if (form == 1) {
+          e.full = get_request(r);
+        } else if (form == 0) {
+          e.id = r.u32();
+        } else if (r.ok()) {
+          r.fail("invalid readiness entry form " + std::to_string(form));
+        }
+        e.dim0 = r.i64();
+      }
+      return x;
+    }
+    case 3: {
+      PlanBatch x;
+      x.assignments.resize(r.count(1u << 20, 8));
+      for (auto& a : x.assignments) {
+        a.id = r.u32();
+        a.name = r.str(kMaxNameBytes);
+      }
+      x.plans.resize(r.count(1u << 20, 8 + 4 + 4 + 4 + 4 + 4));
+      for (auto& p : x.plans) {
+        p.seq = r.u64();
+        p.kind = get_enum<PlanKind>(r, 4, "plan kind");
+        p.op = get_enum<ReduceOp>(r, kNumReduceOps, "reduce op");
+        p.dtype = get_enum<DataType>(r, kNumDataTypes, "dtype");
+        p.device = get_enum<Device::Kind>(r, 2, "device kind");
+        p.root = r.i32();
+        p.ids.resize(r.count(1u << 20, 4));
+        for (auto& id : p.ids) id = r.u32();
+        p.dim0_per_rank.resize(r.count(kMaxRank, 8));
+        for (auto& d : p.dim0_per_rank) d = r.i64();
+        p.code = get_enum<StatusCode>(r, static_cast<int>(StatusCode::kUnimplemented) + 1,
+                                      "status code");
+        p.message = r.str(1u << 16);
+      }
+      return x;
+    }
+    case 4: return Goodbye{};
+    case 5: return GoodbyeAck{};
+    default: r.fail("unknown message type " + std::to_string(type)); return Goodbye{};
+  }
+}
+
+}  // namespace
+
+std::string_view kind_name(CollectiveKind k) {
+  switch (k) {
+    case CollectiveKind::kAllreduce: return "allreduce";
+    case CollectiveKind::kBroadcast: return "broadcast";
+    case CollectiveKind::kAllgather: return "allgather";
+  }
+  return "invalid-kind";
+}
+
+void encode(const Message& m, std::vector<uint8_t>& out) {
+  Writer w;
+  w.u32(kFrameMagic);
+  w.u16(kWireVersion);
+  w.u16(static_cast<uint16_t>(m.index()));
+  w.u32(0);  // payload length, patched below
+  put_payload(w, m);
+  auto& b = w.bytes();
+  uint32_t len = static_cast<uint32_t>(b.size() - kFrameHeaderBytes);
+  for (int i = 0; i < 4; ++i) b[8 + i] = static_cast<uint8_t>(len >> (8 * i));
+  out.insert(out.end(), b.begin(), b.end());
+}
+
+std::vector<uint8_t> encode(const Message& m) {
+  std::vector<uint8_t> out;
+  encode(m, out);
+  return out;
+}
+
+Status decode_header(const uint8_t* header, uint32_t* payload_bytes, uint16_t* type) {
+  Reader r(header, kFrameHeaderBytes);
+  uint32_t magic = r.u32();
+  uint16_t version = r.u16();
+  *type = r.u16();
+  *payload_bytes = r.u32();
+  if (magic != kFrameMagic) {
+    return Status(StatusCode::kInvalidArgument, "control frame rejected: bad magic (not a quorum peer)");
+  }
+  if (version != kWireVersion) {
+    return Status(StatusCode::kInvalidArgument,
+                  "control frame rejected: wire version " + std::to_string(version) +
+                      ", this build speaks " + std::to_string(kWireVersion));
+  }
+  if (*payload_bytes > kMaxFramePayload) {
+    return Status(StatusCode::kInvalidArgument,
+                  "control frame rejected: payload of " + std::to_string(*payload_bytes) +
+                      " bytes exceeds the " + std::to_string(kMaxFramePayload) + "-byte limit");
+  }
+  if (*type >= std::variant_size_v<Message>) {
+    return Status(StatusCode::kInvalidArgument,
+                  "control frame rejected: unknown message type " + std::to_string(*type));
+  }
+  return Status::ok();
+}
+
+Status decode_payload(uint16_t type, const uint8_t* payload, size_t size, Message* out) {
+  Reader r(payload, size);
+  Message m = get_payload(type, r);
+  if (r.ok() && r.remaining() != 0) {
+    r.fail(std::to_string(r.remaining()) + " trailing bytes");
+  }
+  if (!r.ok()) {
+    return Status(StatusCode::kInvalidArgument, "control message of type " +
+                                                    std::to_string(type) +
+                                                    " rejected: " + r.error());
+  }
+  *out = std::move(m);
+  return Status::ok();
+}
+
+Status decode_frame(const uint8_t* data, size_t size, Message* out) {
+  if (size < kFrameHeaderBytes) {
+    return Status(StatusCode::kInvalidArgument,
+                  "control frame rejected: truncated header (" + std::to_string(size) + " bytes)");
+  }
+  uint32_t len = 0;
+  uint16_t type = 0;
+  QUORUM_RETURN_IF_ERROR(decode_header(data, &len, &type));
+  if (size - kFrameHeaderBytes != len) {
+    return Status(StatusCode::kInvalidArgument,
+                  "control frame rejected: header announces " + std::to_string(len) +
+                      " payload bytes but " + std::to_string(size - kFrameHeaderBytes) +
+                      " are present");
+  }
+  return decode_payload(type, data + kFrameHeaderBytes, len, out);
+}
+
+}  // namespace quorum::coord

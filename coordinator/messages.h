@@ -1,0 +1,108 @@
+// Control-plane messages between a rank's engine and the coordinator on rank 0, and their wire
+// encoding. Every frame is a 12-byte header (magic "QRM1", version, type, payload length)
+// followed by the payload. Decoding is bounds-checked: truncated, oversized, unknown or
+// garbage frames yield an error Status, never a crash or an over-read. Pure code.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "quorum/types.h"
+
+namespace quorum::coord {
+
+inline constexpr uint32_t kFrameMagic = 0x314d5251;  // "QRM1" little-endian
+inline constexpr uint16_t kWireVersion = 1;
+inline constexpr size_t kFrameHeaderBytes = 12;
+inline constexpr uint32_t kMaxFramePayload = 16u << 20;  // 16 MiB
+inline constexpr size_t kMaxNameBytes = 4096;
+inline constexpr size_t kMaxRank = 1 << 20;
+inline constexpr size_t kMaxDims = 32;
+
+enum class CollectiveKind : uint8_t { kAllreduce = 0, kBroadcast, kAllgather };
+std::string_view kind_name(CollectiveKind k);
+
+// What a rank asks for when it enqueues a tensor: the full description, sent the first time a
+// name (or its signature) is seen. The coordinator compares these across ranks.
+struct TensorRequest {
+  std::string name;
+  CollectiveKind kind = CollectiveKind::kAllreduce;
+  ReduceOp op = ReduceOp::kSum;
+  DataType dtype = DataType::kF32;
+  Device::Kind device = Device::Kind::kHost;
+  int32_t root = 0;
+  std::vector<int64_t> shape;
+  bool operator==(const TensorRequest&) const = default;
+};
+
+// One readiness entry: either a full request, or the coordinator-assigned id of a name whose
+// signature the coordinator already holds for this rank (the steady-state fast path). dim0 is
+// the first dimension, which for allgather may differ per rank and from round to round.
+struct ReadyEntry {
+  std::optional<TensorRequest> full;
+  uint32_t id = 0;
+  int64_t dim0 = 0;
+};
+
+struct Hello {
+  int32_t rank = 0;
+  int32_t size = 0;
+  std::string token;
+};
+struct Welcome {
+  int64_t coordinator_clock_ns = 0;
+};
+struct Ready {
+  std::vector<ReadyEntry> entries;
+};
+
+enum class PlanKind : uint8_t { kAllreduce = 0, kBroadcast, kAllgather, kError };
+
+// One unit of collective work every rank executes in `seq` order.
+struct Plan {
+  uint64_t seq = 0;
+  PlanKind kind = PlanKind::kAllreduce;
+  ReduceOp op = ReduceOp::kSum;
+  DataType dtype = DataType::kF32;
+  Device::Kind device = Device::Kind::kHost;
+  int32_t root = 0;
+  std::vector<uint32_t> ids;             // tensors, in buffer order
+  std::vector<int64_t> dim0_per_rank;    // allgather only
+  StatusCode code = StatusCode::kOk;     // error only
+  std::string message;                   // error only
+  bool operator==(const Plan&) const = default;
+};
+
+struct IdAssignment {
+  uint32_t id = 0;
+  std::string name;
+  bool operator==(const IdAssignment&) const = default;
+};
+
+struct PlanBatch {
+  std::vector<IdAssignment> assignments;
+  std::vector<Plan> plans;
+};
+struct Goodbye {};
+struct GoodbyeAck {};
+
+using Message = std::variant<Hello, Welcome, Ready, PlanBatch, Goodbye, GoodbyeAck>;
+
+// Appends one complete frame (header + payload) for `m` to `out`.
+void encode(const Message& m, std::vector<uint8_t>& out);
+std::vector<uint8_t> encode(const Message& m);
+
+// Validates a 12-byte header; on success sets the payload length and message type.
+Status decode_header(const uint8_t* header, uint32_t* payload_bytes, uint16_t* type);
+
+// Decodes a payload of the given type. Rejects trailing bytes and out-of-range enum values.
+Status decode_payload(uint16_t type, const uint8_t* payload, size_t size, Message* out);
+
+// Decodes one whole frame (header + payload) occupying exactly `size` bytes.
+Status decode_frame(const uint8_t* data, size_t size, Message* out);
+
+}  // namespace quorum::coord

@@ -1,0 +1,70 @@
+// The coordinator's record of which ranks have submitted which tensor for the current round,
+// and the cross-rank validation that runs once every rank has. Pure logic: no sockets, no
+// threads; the coordinator service owns one and calls it from its single thread.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "coordinator/messages.h"
+
+namespace quorum::coord {
+
+using Clock = std::chrono::steady_clock;
+
+// A tensor every rank has submitted with agreeing descriptions.
+struct ReadyTensor {
+  uint32_t id = 0;
+  TensorRequest request;               // rank 0's description (all agree but for allgather dim0)
+  std::vector<int64_t> dim0_per_rank;  // allgather: each rank's first dimension
+  size_t wire_bytes = 0;               // bytes the tensor occupies in a fusion buffer
+  Clock::time_point first_arrival;
+  Clock::time_point last_arrival;
+};
+
+// The outcome of a completed round: ready, or an error every rank's handle receives.
+struct RoundOutcome {
+  std::optional<ReadyTensor> ready;
+  uint32_t id = 0;
+  std::string error;  // set when !ready
+};
+
+// Builds the mismatch message for ranks that disagree, or "" when they agree. Exposed for tests.
+std::string describe_mismatch(const std::vector<TensorRequest>& by_rank);
+
+// Bytes `r` (with first dimension `dim0`) takes in a fusion buffer: f16/bf16 travel as f32.
+size_t wire_bytes_of(const TensorRequest& r, int64_t dim0);
+
+class ReadinessTable {
+ public:
+  explicit ReadinessTable(int size) : size_(size) {}
+
+  // Records that `rank` submitted `id` (described by `request`, first dimension `dim0`). Returns
+  // an outcome when this completes the round (every rank submitted), or when the submission is
+  // itself invalid (the same rank twice in one round).
+  std::optional<RoundOutcome> submit(int rank, uint32_t id, const TensorRequest& request,
+                                     int64_t dim0, Clock::time_point now);
+
+  // True when some allreduce has been submitted by some but not all ranks: a bucket being
+  // formed may still grow, so the coordinator may hold it for up to the cycle time.
+  bool has_partial_allreduce() const;
+
+  // Removes every incomplete round and returns their ids (used when a rank leaves).
+  std::vector<uint32_t> take_all_pending();
+
+  size_t pending() const { return rounds_.size(); }
+
+ private:
+  struct Round {
+    std::vector<std::optional<TensorRequest>> by_rank;
+    int submitted = 0;
+    Clock::time_point first_arrival;
+  };
+  int size_;
+  std::unordered_map<uint32_t, Round> rounds_;
+};
+
+}  // namespace quorum::coord

@@ -1,0 +1,132 @@
+#include "ops/mpi_backend.h"
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <string>
+#include <thread>
+
+namespace quorum::ops {
+namespace {
+
+// MPI counts are int; large buffers go in pieces of at most this many elements or bytes.
+constexpr size_t kMaxChunk = size_t{1} << 30;
+
+MPI_Op mpi_op(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::kSum:
+    case ReduceOp::kAverage: return MPI_SUM;
+    case ReduceOp::kMin: return MPI_MIN;
+    case ReduceOp::kMax: return MPI_MAX;
+    case ReduceOp::kProduct: return MPI_PROD;
+  }
+  return MPI_OP_NULL;
+}
+
+}  // namespace
+
+MPI_Datatype mpi_datatype(DataType t) {
+  switch (t) {
+    case DataType::kF32: return MPI_FLOAT;
+    case DataType::kF64: return MPI_DOUBLE;
+    case DataType::kI32: return MPI_INT32_T;
+    case DataType::kI64: return MPI_INT64_T;
+    case DataType::kU8: return MPI_UINT8_T;
+    case DataType::kF16:
+    case DataType::kBF16: return MPI_DATATYPE_NULL;
+  }
+  return MPI_DATATYPE_NULL;
+}
+
+Status mpi_status(int err, std::string_view call) {
+  if (err == MPI_SUCCESS) return Status::ok();
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(err, text, &len);
+  return Status(StatusCode::kInternal,
+                std::string(call) + " failed: " + std::string(text, static_cast<size_t>(len)));
+}
+
+Status wait_request(MPI_Request& request, const std::function<void()>& progress) {
+  using namespace std::chrono_literals;
+  // Short collectives finish within a few polls; yield first so a 4 KiB allreduce stays in the
+  // tens of microseconds, then sleep so a long one costs almost no CPU.
+  constexpr int kYieldPolls = 200;
+  auto pause = 2us;
+  for (int polls = 0;; ++polls) {
+    int done = 0;
+    int err = MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+    if (err != MPI_SUCCESS) return mpi_status(err, "MPI_Test");
+    if (done) return Status::ok();
+    if (progress) progress();
+    if (polls < kYieldPolls) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(pause);
+      pause = std::min<std::chrono::microseconds>(pause * 2, 50us);
+    }
+  }
+}
+
+MpiBackend::MpiBackend(MPI_Comm comm) : comm_(comm) {
+  MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(comm_, &rank_);
+  MPI_Comm_size(comm_, &size_);
+}
+
+Status MpiBackend::allreduce(void* buf, size_t count, DataType t, ReduceOp op) {
+  MPI_Datatype type = mpi_datatype(t);
+  if (type == MPI_DATATYPE_NULL || op == ReduceOp::kAverage) {
+    return Status(StatusCode::kInternal, "MPI allreduce called with a non-wire dtype or Average");
+  }
+  auto* bytes = static_cast<char*>(buf);
+  size_t elem = dtype_size(t);
+  for (size_t done = 0; done < count;) {
+    size_t n = std::min(kMaxChunk, count - done);
+    MPI_Request req;
+    QUORUM_RETURN_IF_ERROR(mpi_status(MPI_Iallreduce(MPI_IN_PLACE, bytes + done * elem,
+                                                     static_cast<int>(n), type, mpi_op(op),
+                                                     comm_, &req),
+                                      "MPI_Iallreduce"));
+    QUORUM_RETURN_IF_ERROR(wait_request(req, [this] { progress(); }));
+    done += n;
+  }
+  return Status::ok();
+}
+
+Status MpiBackend::broadcast(void* buf, size_t bytes, int root) {
+  auto* p = static_cast<char*>(buf);
+  for (size_t done = 0; done < bytes;) {
+    size_t n = std::min(kMaxChunk, bytes - done);
+    MPI_Request req;
+    QUORUM_RETURN_IF_ERROR(mpi_status(
+        MPI_Ibcast(p + done, static_cast<int>(n), MPI_BYTE, root, comm_, &req), "MPI_Ibcast"));
+    QUORUM_RETURN_IF_ERROR(wait_request(req, [this] { progress(); }));
+    done += n;
+  }
+  return Status::ok();
+}
+
+Status MpiBackend::allgather(const void* send, void* recv,
+                             const std::vector<size_t>& bytes_per_rank) {
+  std::vector<int> counts(bytes_per_rank.size()), displs(bytes_per_rank.size());
+  size_t offset = 0;
+  for (size_t r = 0; r < bytes_per_rank.size(); ++r) {
+    if (bytes_per_rank[r] > INT_MAX || offset > INT_MAX) {
+      return Status(StatusCode::kUnimplemented,
+                    "allgather over MPI is limited to 2 GiB in total; rank " + std::to_string(r) +
+                        " contributes " + std::to_string(bytes_per_rank[r]) + " bytes");
+    }
+    counts[r] = static_cast<int>(bytes_per_rank[r]);
+    displs[r] = static_cast<int>(offset);
+    offset += bytes_per_rank[r];
+  }
+  MPI_Request req;
+  QUORUM_RETURN_IF_ERROR(mpi_status(
+      MPI_Iallgatherv(send, counts[static_cast<size_t>(rank_)], MPI_BYTE, recv, counts.data(),
+                      displs.data(), MPI_BYTE, comm_, &req),
+      "MPI_Iallgatherv"));
+  return wait_request(req, [this] { progress(); });
+}
+
+}  // namespace quorum::ops

@@ -1,0 +1,42 @@
+// MPI data plane over a communicator that quorum owns (a duplicate of the world communicator).
+// Every collective is issued non-blocking and waited on with MPI_Test plus a yielding back-off,
+// because blocking MPICH calls spin at 100% CPU and starve the framework's compute threads.
+#pragma once
+
+#include <mpi.h>
+
+#include "ops/backend.h"
+
+namespace quorum::ops {
+
+// Maps a wire dtype to its MPI datatype; MPI_DATATYPE_NULL for f16/bf16.
+MPI_Datatype mpi_datatype(DataType t);
+
+// Waits for `request` without a blocking spin: polls, yields, then sleeps with a growing pause
+// (capped at tens of microseconds), calling `progress` between polls.
+Status wait_request(MPI_Request& request, const std::function<void()>& progress);
+
+// Turns an MPI error code into a Status naming the call.
+Status mpi_status(int err, std::string_view call);
+
+class MpiBackend final : public Backend {
+ public:
+  // Does not take ownership of `comm`; it must outlive the backend. Sets MPI_ERRORS_RETURN.
+  explicit MpiBackend(MPI_Comm comm);
+
+  std::string_view name() const override { return "mpi"; }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+
+  Status allreduce(void* buf, size_t count, DataType t, ReduceOp op) override;
+  Status broadcast(void* buf, size_t bytes, int root) override;
+  Status allgather(const void* send, void* recv,
+                   const std::vector<size_t>& bytes_per_rank) override;
+
+ private:
+  MPI_Comm comm_;
+  int rank_ = 0;
+  int size_ = 1;
+};
+
+}  // namespace quorum::ops

@@ -1,0 +1,140 @@
+// The public API: a process-wide runtime pointer behind a mutex. Enqueues copy the pointer
+// under the lock and then work without it, so a callback on the engine thread that enqueues
+// cannot deadlock against shutdown().
+#include <mutex>
+
+#include "quorum/quorum.h"
+#include "runtime/runtime.h"
+
+namespace quorum {
+namespace {
+
+std::mutex g_lifecycle;  // serialises init() and shutdown()
+std::mutex g_mu;         // guards g_runtime and g_was_shut_down
+std::shared_ptr<Runtime> g_runtime;
+bool g_was_shut_down = false;
+
+std::shared_ptr<Runtime> current() {
+  std::lock_guard lk(g_mu);
+  return g_runtime;
+}
+
+Handle finished(Status s, DoneCallback done) {
+  auto state = std::make_shared<detail::HandleState>(std::move(done));
+  state->complete(std::move(s));
+  return detail::HandleAccess::make(std::move(state));
+}
+
+Handle submit(PendingRequest r, DoneCallback done) {
+  auto rt = current();
+  if (!rt) {
+    std::lock_guard lk(g_mu);
+    return finished(Status(StatusCode::kFailedPrecondition,
+                           "tensor '" + r.desc.name + "': quorum is " +
+                               (g_was_shut_down ? "shut down" : "not initialised (call quorum::init())")),
+                    std::move(done));
+  }
+  auto state = std::make_shared<detail::HandleState>(std::move(done));
+  r.handle = state;
+  r.enqueued = std::chrono::steady_clock::now();
+  Status s = rt->enqueue(std::move(r));
+  if (!s.is_ok()) state->complete(std::move(s));
+  return detail::HandleAccess::make(std::move(state));
+}
+
+PendingRequest describe(const std::string& name, coord::CollectiveKind kind, const Tensor& input) {
+  PendingRequest r;
+  r.desc.name = name;
+  r.desc.kind = kind;
+  r.desc.dtype = input.dtype;
+  r.desc.device = input.device.kind;
+  r.desc.shape = input.shape;
+  r.input = input;
+  return r;
+}
+
+}  // namespace
+
+Status init() {
+  std::lock_guard life(g_lifecycle);
+  if (current()) return Status::ok();
+  std::unique_ptr<Runtime> rt;
+  QUORUM_RETURN_IF_ERROR(Runtime::create(&rt));
+  std::lock_guard lk(g_mu);
+  g_runtime = std::move(rt);
+  g_was_shut_down = false;
+  return Status::ok();
+}
+
+Status shutdown() {
+  std::lock_guard life(g_lifecycle);
+  auto rt = current();
+  if (!rt) return Status::ok();
+  Status s = rt->shutdown();
+  std::lock_guard lk(g_mu);
+  g_runtime.reset();
+  g_was_shut_down = true;
+  return s;
+}
+
+bool is_initialized() { return current() != nullptr; }
+int rank() {
+  auto rt = current();
+  return rt ? rt->rank() : -1;
+}
+int size() {
+  auto rt = current();
+  return rt ? rt->size() : -1;
+}
+int local_rank() {
+  auto rt = current();
+  return rt ? rt->local_rank() : -1;
+}
+int local_size() {
+  auto rt = current();
+  return rt ? rt->local_size() : -1;
+}
+
+Handle enqueue_allreduce(const std::string& name, const Tensor& input, const Tensor& output,
+                         ReduceOp op, DoneCallback done) {
+  PendingRequest r = describe(name, coord::CollectiveKind::kAllreduce, input);
+  r.desc.op = op;
+  r.output = output;
+  return submit(std::move(r), std::move(done));
+}
+
+Handle enqueue_broadcast(const std::string& name, const Tensor& tensor, int root,
+                         DoneCallback done) {
+  PendingRequest r = describe(name, coord::CollectiveKind::kBroadcast, tensor);
+  r.desc.root = root;
+  return submit(std::move(r), std::move(done));
+}
+
+Handle enqueue_allgather(const std::string& name, const Tensor& input,
+                         OutputAllocator allocate_output, DoneCallback done) {
+  PendingRequest r = describe(name, coord::CollectiveKind::kAllgather, input);
+  r.allocate = std::move(allocate_output);
+  return submit(std::move(r), std::move(done));
+}
+
+Status wait(const Handle& handle) {
+  auto* state = detail::HandleAccess::state(handle);
+  if (!state) return Status(StatusCode::kInvalidArgument, "wait() on an empty handle");
+  return state->wait();
+}
+
+bool poll(const Handle& handle) {
+  auto* state = detail::HandleAccess::state(handle);
+  return state == nullptr || state->poll();
+}
+
+void mark_step() {
+  if (auto rt = current()) rt->engine().count_step();
+}
+
+Stats stats() {
+  auto rt = current();
+  return rt ? rt->engine().stats() : Stats{};
+}
+
+}  // namespace quorum

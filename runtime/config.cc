@@ -1,0 +1,143 @@
+#include "runtime/config.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+
+namespace quorum {
+namespace {
+
+bool parse_int(std::string_view s, int64_t* v) {
+  if (s.empty()) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+bool parse_double(std::string_view s, double* v) {
+  if (s.empty()) return false;
+  std::string copy(s);
+  char* end = nullptr;
+  *v = std::strtod(copy.c_str(), &end);
+  return end == copy.c_str() + copy.size() && std::isfinite(*v);
+}
+
+template <auto Field, int64_t Min, int64_t Max>
+bool set_int(std::string_view text, Config& c) {
+  int64_t v = 0;
+  if (!parse_int(text, &v) || v < Min || v > Max) return false;
+  c.*Field = v;
+  return true;
+}
+
+// A byte count: an integer with an optional K, M or G suffix (binary units).
+template <auto Field, int64_t Max>
+bool set_bytes(std::string_view text, Config& c) {
+  int64_t scale = 1;
+  if (!text.empty()) {
+    switch (text.back()) {
+      case 'K': case 'k': scale = int64_t{1} << 10; break;
+      case 'M': case 'm': scale = int64_t{1} << 20; break;
+      case 'G': case 'g': scale = int64_t{1} << 30; break;
+      default: break;
+    }
+    if (scale != 1) text.remove_suffix(1);
+  }
+  int64_t v = 0;
+  if (!parse_int(text, &v) || v < 0 || v > Max / scale) return false;
+  c.*Field = v * scale;
+  return true;
+}
+
+template <auto Field, int MinTimes1000, int64_t Max>
+bool set_double(std::string_view text, Config& c) {
+  double v = 0;
+  if (!parse_double(text, &v) || v < MinTimes1000 / 1000.0 || v > static_cast<double>(Max)) {
+    return false;
+  }
+  c.*Field = v;
+  return true;
+}
+
+bool set_log_level(std::string_view text, Config& c) {
+  for (int l = 0; l <= static_cast<int>(LogLevel::kOff); ++l) {
+    std::string_view name = level_name(static_cast<LogLevel>(l));
+    if (text.size() == name.size() &&
+        std::equal(text.begin(), text.end(), name.begin(),
+                   [](char a, char b) { return std::toupper(static_cast<unsigned char>(a)) == b; })) {
+      c.log_level = static_cast<LogLevel>(l);
+      return true;
+    }
+  }
+  return false;
+}
+
+bool set_log_subsystems(std::string_view text, Config& c) {
+  return parse_subsystems(text, &c.log_subsystems);
+}
+
+constexpr KnobSpec kKnobs[] = {
+    {"QUORUM_FUSION_THRESHOLD", "HOROVOD_FUSION_THRESHOLD", "bytes", "64M", "0 .. 1G",
+     "Largest fused buffer; allreduces are packed together up to this many bytes (f16/bf16 count "
+     "4 bytes an element on the wire). 0 disables fusion.",
+     set_bytes<&Config::fusion_threshold, int64_t{1} << 30>},
+    {"QUORUM_CYCLE_TIME_MS", "HOROVOD_CYCLE_TIME", "milliseconds", "1", "0 .. 10000",
+     "Longest time a ready allreduce is held back so more tensors can join its fusion buffer. "
+     "Plans go out as soon as nothing else is on its way.",
+     set_double<&Config::cycle_time_ms, 0, 10000>},
+    {"QUORUM_LOG_LEVEL", nullptr, "enum", "warn", "trace|debug|info|warn|error|off",
+     "Lowest level of log line written to stderr.", set_log_level},
+    {"QUORUM_LOG_SUBSYS", nullptr, "list", "all", "all or a comma list of init,engine,coord,ops,config",
+     "Subsystems whose log lines are shown.", set_log_subsystems},
+    {"QUORUM_THREAD_AFFINITY", nullptr, "int", "-1", "-1 .. 65535",
+     "Core (hwloc logical index) to pin the engine thread to; -1 leaves it unpinned.",
+     set_int<&Config::thread_affinity, -1, 65535>},
+    {"QUORUM_CONTROL_PORT", nullptr, "int", "0", "0 .. 65535",
+     "TCP port of the coordinator on rank 0; 0 picks a free port.",
+     set_int<&Config::control_port, 0, 65535>},
+    {"QUORUM_CONNECT_TIMEOUT_SEC", nullptr, "seconds", "60", "0.1 .. 3600",
+     "How long a rank keeps trying to reach the coordinator at init.",
+     set_double<&Config::connect_timeout_sec, 100, 3600>},
+    {"QUORUM_SHUTDOWN_TIMEOUT_SEC", nullptr, "seconds", "60", "0.1 .. 3600",
+     "How long rank 0 waits at shutdown for the other ranks to leave before it stops the "
+     "coordinator anyway.",
+     set_double<&Config::shutdown_timeout_sec, 100, 3600>},
+};
+
+}  // namespace
+
+std::span<const KnobSpec> knobs() { return kKnobs; }
+
+EnvLookup process_env() {
+  return [](const char* name) -> std::optional<std::string> {
+    const char* v = std::getenv(name);
+    if (!v) return std::nullopt;
+    return std::string(v);
+  };
+}
+
+Status load_config(const EnvLookup& env, Config* out, std::vector<KnobSetting>* settings) {
+  Config c;
+  for (const KnobSpec& k : kKnobs) {
+    std::string value = k.default_value;
+    std::string source = "default";
+    if (auto v = env(k.name)) {
+      value = *v;
+      source = k.name;
+    } else if (k.alias) {
+      if (auto a = env(k.alias)) {
+        value = *a;
+        source = k.alias;
+      }
+    }
+    if (!k.apply(value, c)) {
+      return Status(StatusCode::kInvalidArgument,
+                    source + "='" + value + "' is not valid: expected " + k.type + " in " +
+                        k.range);
+    }
+    if (settings) settings->push_back({&k, value, source});
+  }
+  *out = c;
+  return Status::ok();
+}
+
+}  // namespace quorum

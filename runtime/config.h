@@ -1,0 +1,55 @@
+// The knob registry: every QUORUM_* setting is declared once here (name, Horovod alias, type,
+// default, accepted range, description) and this is the only code that reads the environment.
+// load_config() runs once at init; a bad value is an error naming the variable and the range.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "quorum/types.h"
+#include "runtime/logging.h"
+
+namespace quorum {
+
+struct Config {
+  int64_t fusion_threshold = 0;  // bytes
+  double cycle_time_ms = 0;
+  LogLevel log_level = LogLevel::kWarn;
+  uint32_t log_subsystems = ~0u;
+  int64_t thread_affinity = -1;  // core index for the engine thread; -1 = not pinned
+  int64_t control_port = 0;      // coordinator's TCP port on rank 0; 0 = any free port
+  double connect_timeout_sec = 0;
+  double shutdown_timeout_sec = 0;
+};
+
+struct KnobSpec {
+  const char* name;
+  const char* alias;  // accepted when `name` is unset; nullptr if none
+  const char* type;
+  const char* default_value;
+  const char* range;
+  const char* description;
+  // Parses `text` into its Config field; false if it is not acceptable.
+  bool (*apply)(std::string_view text, Config& config);
+};
+
+std::span<const KnobSpec> knobs();
+
+// Looks up an environment variable; nullopt when unset.
+using EnvLookup = std::function<std::optional<std::string>(const char* name)>;
+EnvLookup process_env();
+
+// Where each knob's value came from, for quorum-info.
+struct KnobSetting {
+  const KnobSpec* spec;
+  std::string value;
+  std::string source;  // "default", or the variable it was read from
+};
+
+Status load_config(const EnvLookup& env, Config* out, std::vector<KnobSetting>* settings = nullptr);
+
+}  // namespace quorum

@@ -1,0 +1,344 @@
+#include "runtime/engine.h"
+
+#include <cstring>
+
+#include "ops/kernels.h"
+#include "runtime/logging.h"
+
+namespace quorum {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t ns_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count();
+}
+
+// Two descriptions that differ at most in the first dimension share a coordinator id entry.
+bool same_signature(const coord::TensorRequest& a, const coord::TensorRequest& b) {
+  if (a.name != b.name || a.kind != b.kind || a.op != b.op || a.dtype != b.dtype ||
+      a.device != b.device || a.root != b.root || a.shape.size() != b.shape.size()) {
+    return false;
+  }
+  return a.shape.empty() || std::equal(a.shape.begin() + 1, a.shape.end(), b.shape.begin() + 1);
+}
+
+}  // namespace
+
+Engine::Engine(Options options) : opt_(std::move(options)), queue_([this] { wake(); }) {
+  opt_.host_backend->set_progress_hook([this] { send_readiness(); });
+}
+
+Engine::~Engine() {
+  if (thread_.joinable()) stop();
+}
+
+void Engine::start() { thread_ = std::thread([this] { run(); }); }
+
+void Engine::wake() {
+  std::lock_guard lk(mu_);
+  wake_pending_ = true;
+  cv_.notify_one();
+}
+
+void Engine::deliver(coord::Message message) {
+  std::lock_guard lk(mu_);
+  inbox_.push_back(std::move(message));
+  cv_.notify_one();
+}
+
+void Engine::connection_lost(const std::string& why) {
+  std::lock_guard lk(mu_);
+  if (lost_reason_.empty()) lost_reason_ = why;
+  cv_.notify_one();
+}
+
+void Engine::stop() {
+  {
+    std::lock_guard lk(mu_);
+    stop_requested_ = true;
+    cv_.notify_one();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void Engine::run() {
+  if (opt_.config.thread_affinity >= 0 && opt_.topology) {
+    Status s = opt_.topology->pin_current_thread(static_cast<int>(opt_.config.thread_affinity));
+    if (!s.is_ok()) QLOG(kWarn, kEngine) << s.message();
+  }
+  bool goodbye_sent = false;
+  for (;;) {
+    std::deque<coord::Message> inbox;
+    bool stop = false;
+    std::string lost;
+    {
+      std::unique_lock lk(mu_);
+      cv_.wait(lk, [&] {
+        return wake_pending_ || !inbox_.empty() || (stop_requested_ && !goodbye_sent) ||
+               !lost_reason_.empty();
+      });
+      wake_pending_ = false;
+      inbox.swap(inbox_);
+      stop = stop_requested_;
+      lost = lost_reason_;
+    }
+    if (!goodbye_sent) send_readiness();
+    for (coord::Message& m : inbox) {
+      if (auto* batch = std::get_if<coord::PlanBatch>(&m)) {
+        handle_batch(*batch);
+      } else if (std::holds_alternative<coord::GoodbyeAck>(m)) {
+        goodbye_acked_ = true;
+      }
+    }
+    if (goodbye_acked_) break;
+    if (!lost.empty()) {
+      fail_everything("lost the control connection to the coordinator on rank 0 (" + lost + ")");
+      return;
+    }
+    if (stop && !goodbye_sent) {
+      // Requests not yet announced never leave this rank.
+      for (PendingRequest& r : queue_.close("quorum is shut down")) {
+        queue_.finish(r.desc.name);
+        errors_.fetch_add(1, std::memory_order_relaxed);
+        r.handle->complete(Status(StatusCode::kAborted, "tensor '" + r.desc.name +
+                                                            "': quorum was shut down before it ran"));
+      }
+      opt_.client->send(coord::Goodbye{});
+      goodbye_sent = true;
+    }
+  }
+  fail_everything("quorum was shut down before it ran");
+}
+
+void Engine::fail_everything(const std::string& reason) {
+  std::vector<PendingRequest> unsent = queue_.close(reason);
+  for (PendingRequest& r : unsent) pending_.emplace(r.desc.name, std::move(r));
+  std::vector<std::string> names;
+  for (auto& [name, r] : pending_) names.push_back(name);
+  for (const std::string& name : names) {
+    complete(name, Status(StatusCode::kAborted, "tensor '" + name + "': " + reason));
+  }
+}
+
+void Engine::send_readiness() {
+  std::vector<PendingRequest> fresh = queue_.drain();
+  if (fresh.empty()) return;
+  coord::Ready ready;
+  ready.entries.reserve(fresh.size());
+  for (PendingRequest& r : fresh) {
+    coord::ReadyEntry e;
+    e.dim0 = r.desc.shape.empty() ? 1 : r.desc.shape[0];
+    auto id = id_by_name_.find(r.desc.name);
+    auto known = described_.find(r.desc.name);
+    if (id != id_by_name_.end() && known != described_.end() &&
+        same_signature(known->second, r.desc)) {
+      e.id = id->second;  // steady state: a few bytes instead of the whole description
+    } else {
+      e.full = r.desc;
+      described_[r.desc.name] = r.desc;
+    }
+    ready.entries.push_back(std::move(e));
+    std::string name = r.desc.name;
+    pending_.emplace(std::move(name), std::move(r));
+  }
+  opt_.client->send(std::move(ready));
+}
+
+void Engine::handle_batch(coord::PlanBatch& batch) {
+  for (const coord::IdAssignment& a : batch.assignments) {
+    if (a.id >= name_by_id_.size()) name_by_id_.resize(a.id + 1);
+    name_by_id_[a.id] = a.name;
+    id_by_name_[a.name] = a.id;
+  }
+  for (const coord::Plan& plan : batch.plans) {
+    if (plan.seq != next_seq_) {
+      QLOG(kError, kEngine) << "plan sequence broken: got " << plan.seq << ", expected "
+                            << next_seq_;
+      connection_lost("plan sequence broken");
+      return;
+    }
+    ++next_seq_;
+    execute(plan);
+  }
+}
+
+void Engine::execute(const coord::Plan& plan) {
+  std::vector<PendingRequest*> entries;
+  std::vector<std::string> names;
+  for (uint32_t id : plan.ids) {
+    const std::string* name = id < name_by_id_.size() ? &name_by_id_[id] : nullptr;
+    auto it = name ? pending_.find(*name) : pending_.end();
+    if (it == pending_.end()) {
+      if (plan.kind == coord::PlanKind::kError) continue;  // not ours: nothing to fail
+      // Every rank submitted every tensor of a plan; a gap means a broken protocol, and
+      // skipping the collective would hang the other ranks.
+      QLOG(kError, kEngine) << "plan " << plan.seq << " names tensor id " << id
+                            << " that this rank has not submitted";
+      std::abort();
+    }
+    entries.push_back(&it->second);
+    names.push_back(it->first);
+  }
+  auto started = Clock::now();
+  for (PendingRequest* e : entries) {
+    negotiation_ns_.fetch_add(ns_between(e->enqueued, started), std::memory_order_relaxed);
+  }
+  Status status;
+  switch (plan.kind) {
+    case coord::PlanKind::kError:
+      status = Status(plan.code == StatusCode::kOk ? StatusCode::kInternal : plan.code,
+                      plan.message);
+      break;
+    case coord::PlanKind::kAllreduce: status = run_allreduce(plan, entries); break;
+    case coord::PlanKind::kBroadcast: status = run_broadcast(plan, *entries.at(0)); break;
+    case coord::PlanKind::kAllgather: status = run_allgather(plan, *entries.at(0)); break;
+  }
+  if (plan.kind != coord::PlanKind::kError) {
+    plans_.fetch_add(1, std::memory_order_relaxed);
+    if (status.is_ok() && entries.size() > 1) {
+      fused_.fetch_add(entries.size(), std::memory_order_relaxed);
+    }
+  }
+  for (const std::string& name : names) {
+    if (status.is_ok() || plan.kind == coord::PlanKind::kError) {
+      complete(name, status);
+    } else {
+      complete(name, Status(status.code(), "tensor '" + name + "': " + status.message()));
+    }
+  }
+}
+
+void Engine::timed(size_t bytes, const std::function<Status()>& collective, Status* status) {
+  auto t0 = Clock::now();
+  *status = collective();
+  collective_ns_.fetch_add(ns_between(t0, Clock::now()), std::memory_order_relaxed);
+  bytes_.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+Status Engine::run_allreduce(const coord::Plan& plan,
+                             const std::vector<PendingRequest*>& entries) {
+  const DataType dtype = plan.dtype;
+  const DataType wire = ops::wire_dtype(dtype);
+  const size_t esize = dtype_size(wire);
+  size_t total = 0;
+  for (PendingRequest* e : entries) total += e->elements;
+  const ReduceOp op = plan.op == ReduceOp::kAverage ? ReduceOp::kSum : plan.op;
+
+  // A lone tensor already in its wire dtype is reduced in place in its output: no copy into
+  // the fusion buffer (this covers every tensor larger than the threshold).
+  const bool direct = entries.size() == 1 && wire == dtype;
+  std::vector<unsigned char> oversized;  // a lone f16/bf16 tensor past the threshold
+  unsigned char* buf = nullptr;
+  if (direct) {
+    PendingRequest& e = *entries[0];
+    buf = static_cast<unsigned char*>(e.output.data);
+    if (e.output.data != e.input.data && total > 0) {
+      std::memmove(e.output.data, e.input.data, total * esize);
+    }
+  } else {
+    size_t need = total * esize;
+    if (need > static_cast<size_t>(opt_.config.fusion_threshold)) {
+      oversized.resize(need);
+      buf = oversized.data();
+    } else {
+      if (fusion_.size() < need) fusion_.resize(need);
+      buf = fusion_.data();
+    }
+    size_t offset = 0;
+    for (PendingRequest* e : entries) {
+      if (e->elements) ops::cast(buf + offset, wire, e->input.data, dtype, e->elements);
+      offset += e->elements * esize;
+    }
+  }
+
+  Status status;
+  if (total > 0) {
+    timed(total * esize, [&] { return opt_.host_backend->allreduce(buf, total, wire, op); },
+          &status);
+  }
+  if (!status.is_ok()) return status;
+  if (plan.op == ReduceOp::kAverage && total > 0) {
+    ops::divide(buf, total, wire, static_cast<double>(opt_.size));
+  }
+  if (!direct) {
+    size_t offset = 0;
+    for (PendingRequest* e : entries) {
+      if (e->elements) ops::cast(e->output.data, dtype, buf + offset, wire, e->elements);
+      offset += e->elements * esize;
+    }
+  }
+  return Status::ok();
+}
+
+Status Engine::run_broadcast(const coord::Plan& plan, PendingRequest& e) {
+  size_t bytes = e.elements * dtype_size(e.input.dtype);
+  Status status;
+  if (bytes > 0) {
+    timed(bytes, [&] { return opt_.host_backend->broadcast(e.input.data, bytes, plan.root); },
+          &status);
+  }
+  return status;
+}
+
+Status Engine::run_allgather(const coord::Plan& plan, PendingRequest& e) {
+  const size_t esize = dtype_size(e.input.dtype);
+  size_t row = esize;
+  for (size_t i = 1; i < e.input.shape.size(); ++i) row *= static_cast<size_t>(e.input.shape[i]);
+  std::vector<size_t> bytes_per_rank;
+  std::vector<int64_t> shape = e.input.shape;
+  shape[0] = 0;
+  size_t total = 0;
+  for (int64_t d : plan.dim0_per_rank) {
+    bytes_per_rank.push_back(static_cast<size_t>(d) * row);
+    total += bytes_per_rank.back();
+    shape[0] += d;
+  }
+  void* out = nullptr;
+  Status local;
+  try {
+    out = e.allocate(shape);
+  } catch (...) {
+    out = nullptr;
+  }
+  // Whatever happens locally, this rank still takes part, or the others would hang.
+  std::vector<unsigned char> scratch;
+  if (!out && total > 0) {
+    local = Status(StatusCode::kInvalidArgument, "the output allocator returned no memory for " +
+                                                     std::to_string(total) + " bytes");
+    scratch.resize(total);
+    out = scratch.data();
+  }
+  Status status;
+  if (total > 0) {
+    timed(total, [&] { return opt_.host_backend->allgather(e.input.data, out, bytes_per_rank); },
+          &status);
+  }
+  return status.is_ok() ? local : status;
+}
+
+void Engine::complete(const std::string& name, const Status& status) {
+  auto it = pending_.find(name);
+  if (it == pending_.end()) return;
+  PendingRequest r = std::move(it->second);
+  pending_.erase(it);
+  queue_.finish(name);  // before the callback, which may enqueue the same name again
+  (status.is_ok() ? tensors_ : errors_).fetch_add(1, std::memory_order_relaxed);
+  r.handle->complete(status);
+}
+
+Stats Engine::stats() const {
+  Stats s;
+  s.steps = steps_.load();
+  s.plans = plans_.load();
+  s.tensors = tensors_.load();
+  s.fused_tensors = fused_.load();
+  s.errors = errors_.load();
+  s.bytes = bytes_.load();
+  s.collective_seconds = static_cast<double>(collective_ns_.load()) * 1e-9;
+  s.negotiation_seconds = static_cast<double>(negotiation_ns_.load()) * 1e-9;
+  s.control_bytes_sent = opt_.client ? opt_.client->bytes_sent() : 0;
+  return s;
+}
+
+}  // namespace quorum

@@ -1,0 +1,60 @@
+// The shared state behind a public Handle. complete() is called exactly once, by whichever
+// thread finishes the operation (the engine thread, or the enqueuing thread for an immediate
+// error); it runs the callback first, then publishes the result to wait()/poll().
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+
+#include "quorum/quorum.h"
+#include "runtime/logging.h"
+
+namespace quorum::detail {
+
+struct HandleState {
+  explicit HandleState(DoneCallback cb) : callback(std::move(cb)) {}
+
+  void complete(Status s) {
+    if (callback) {
+      try {
+        callback(s);
+      } catch (...) {
+        QLOG(kError, kEngine) << "a completion callback threw; the exception was dropped";
+      }
+      callback = nullptr;
+    }
+    std::lock_guard lk(mu);
+    status = std::move(s);
+    done = true;
+    cv.notify_all();
+  }
+
+  Status wait() {
+    std::unique_lock lk(mu);
+    cv.wait(lk, [&] { return done; });
+    return status;
+  }
+
+  bool poll() {
+    std::lock_guard lk(mu);
+    return done;
+  }
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  Status status;
+  DoneCallback callback;
+};
+
+struct HandleAccess {
+  static Handle make(std::shared_ptr<HandleState> s) {
+    Handle h;
+    h.state_ = std::move(s);
+    return h;
+  }
+  static HandleState* state(const Handle& h) { return h.state_.get(); }
+};
+
+}  // namespace quorum::detail

@@ -1,0 +1,110 @@
+// quorum — collective communication for data-parallel training.
+//
+// The one header applications include. Typical use, on every rank:
+//
+//   quorum::init();                                   // under mpiexec
+//   auto h = quorum::enqueue_allreduce("fc.weight.grad", grad, grad);  // any thread
+//   ... more tensors as backward produces them ...
+//   quorum::wait(h);                                  // or a callback
+//   quorum::shutdown();
+//
+// Threading: every function may be called from any thread. Completion callbacks run on quorum's
+// engine thread; they must be short and must not wait() on their own handle (other quorum calls,
+// including enqueues, are fine).
+//
+// Errors are values: nothing here throws. A request that is wrong on its face (null data, bad
+// shape, duplicate in-flight name, not initialised) returns a handle that is already complete
+// with the error. Ranks that disagree about a tensor all receive an error naming it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "quorum/types.h"
+
+namespace quorum {
+
+// Reads QUORUM_* settings, initialises MPI if the application has not (MPI_THREAD_MULTIPLE;
+// an application that initialised MPI itself must have asked for that level), duplicates
+// MPI_COMM_WORLD for quorum's own traffic, connects to the coordinator and starts the engine.
+// Collective: every rank calls it. Calling it again while initialised returns OK.
+QUORUM_EXPORT Status init();
+
+// Finishes or fails outstanding work (pending handles fail with "shut down"), leaves the job,
+// joins quorum's threads and finalises MPI if init() initialised it. Collective; idempotent.
+QUORUM_EXPORT Status shutdown();
+
+QUORUM_EXPORT bool is_initialized();
+// This process's place in the job; -1 when not initialised.
+QUORUM_EXPORT int rank();
+QUORUM_EXPORT int size();
+QUORUM_EXPORT int local_rank();
+QUORUM_EXPORT int local_size();
+
+namespace detail {
+struct HandleState;
+struct HandleAccess;
+}  // namespace detail
+
+// A ticket for one enqueued operation. Copyable; copies refer to the same operation. The
+// result is delivered exactly once: the callback (if any) runs once, then wait()/poll() see it.
+class QUORUM_EXPORT Handle {
+ public:
+  Handle() = default;
+  bool valid() const { return state_ != nullptr; }
+
+ private:
+  friend struct detail::HandleAccess;
+  std::shared_ptr<detail::HandleState> state_;
+};
+
+using DoneCallback = std::function<void(const Status&)>;
+
+// Gives memory for an allgather's output once its shape is known (first dimension = sum over
+// ranks). Called on the engine thread; returns a pointer to at least product(shape) elements
+// of the input's dtype, valid until the handle completes, or nullptr to fail the operation.
+using OutputAllocator = std::function<void*(const std::vector<int64_t>& shape)>;
+
+// Reduces `input` across ranks into `output` (same dtype and element count; may be the same
+// memory). Average divides the sum by the number of ranks (integers truncate). f16 and bf16
+// are accumulated in float and rounded once. `name` identifies the tensor across ranks and
+// must not already be in flight on this rank.
+QUORUM_EXPORT Handle enqueue_allreduce(const std::string& name, const Tensor& input,
+                                       const Tensor& output, ReduceOp op = ReduceOp::kAverage,
+                                       DoneCallback done = {});
+
+// Replaces `tensor` on every rank with root's `tensor`.
+QUORUM_EXPORT Handle enqueue_broadcast(const std::string& name, const Tensor& tensor, int root,
+                                       DoneCallback done = {});
+
+// Concatenates every rank's `input` along the first dimension, in rank order. The first
+// dimension may differ per rank; the rest of the shape and the dtype must agree.
+QUORUM_EXPORT Handle enqueue_allgather(const std::string& name, const Tensor& input,
+                                       OutputAllocator allocate_output, DoneCallback done = {});
+
+// Blocks until the operation completes and returns its Status (again on every later call).
+QUORUM_EXPORT Status wait(const Handle& handle);
+// True once the operation has completed.
+QUORUM_EXPORT bool poll(const Handle& handle);
+
+// Marks the end of a training step (for statistics and, later, the timeline and sync policy).
+QUORUM_EXPORT void mark_step();
+
+// Counters of this rank's runtime since init.
+struct Stats {
+  uint64_t steps = 0;             // mark_step() calls
+  uint64_t plans = 0;             // collective plans executed (errors excluded)
+  uint64_t tensors = 0;           // tensors completed successfully
+  uint64_t fused_tensors = 0;     // of those, tensors that shared a fusion buffer with others
+  uint64_t errors = 0;            // tensors completed with an error
+  uint64_t bytes = 0;             // payload bytes moved by collectives (wire dtype)
+  double collective_seconds = 0;  // time the engine spent inside collectives
+  double negotiation_seconds = 0; // summed over tensors: enqueue until its plan started
+  uint64_t control_bytes_sent = 0;  // this rank's control-plane traffic to the coordinator
+};
+QUORUM_EXPORT Stats stats();
+
+}  // namespace quorum

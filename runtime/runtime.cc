@@ -1,0 +1,184 @@
+#include "runtime/runtime.h"
+
+#include <chrono>
+
+#include "runtime/bootstrap.h"
+#include "runtime/logging.h"
+
+namespace quorum {
+namespace {
+
+using namespace std::chrono;
+
+template <typename Seconds>
+steady_clock::duration to_duration(Seconds s) {
+  return duration_cast<steady_clock::duration>(duration<double>(s));
+}
+
+// Agrees across ranks on whether every rank got this far, without a blocking spin.
+Status all_ok(MPI_Comm comm, const Status& mine) {
+  int ok = mine.is_ok() ? 1 : 0;
+  int all = 0;
+  MPI_Request req;
+  MPI_Iallreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm, &req);
+  QUORUM_RETURN_IF_ERROR(ops::wait_request(req, {}));
+  if (!mine.is_ok()) return mine;
+  if (!all) return Status(StatusCode::kAborted, "init failed on another rank (see its log)");
+  return Status::ok();
+}
+
+}  // namespace
+
+Status Runtime::create(std::unique_ptr<Runtime>* out) {
+  std::unique_ptr<Runtime> rt(new Runtime());
+  QUORUM_RETURN_IF_ERROR(load_config(process_env(), &rt->config_));
+  configure_logging(rt->config_.log_level, rt->config_.log_subsystems);
+
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (finalized) {
+    return Status(StatusCode::kFailedPrecondition,
+                  "MPI has already been finalised in this process; quorum cannot start again");
+  }
+  if (!initialized) {
+    int provided = 0;
+    if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS) {
+      return Status(StatusCode::kInternal, "MPI_Init_thread failed");
+    }
+    rt->own_mpi_ = true;
+    if (provided < MPI_THREAD_MULTIPLE) {
+      MPI_Finalize();
+      return Status(StatusCode::kFailedPrecondition,
+                    "this MPI library does not provide MPI_THREAD_MULTIPLE");
+    }
+  } else {
+    int provided = 0;
+    MPI_Query_thread(&provided);
+    if (provided < MPI_THREAD_MULTIPLE) {
+      return Status(StatusCode::kFailedPrecondition,
+                    "the application initialised MPI without MPI_THREAD_MULTIPLE; quorum's engine "
+                    "calls MPI from its own thread (use MPI_Init_thread with MPI_THREAD_MULTIPLE)");
+    }
+  }
+  Status s = rt->start();
+  if (!s.is_ok()) {
+    rt->stop_io();
+    rt->engine_.reset();
+    if (rt->comm_ != MPI_COMM_NULL) MPI_Comm_free(&rt->comm_);
+    if (rt->own_mpi_) MPI_Finalize();
+    rt->shut_down_ = true;
+    return s;
+  }
+  *out = std::move(rt);
+  return Status::ok();
+}
+
+Status Runtime::start() {
+  MPI_Comm_dup(MPI_COMM_WORLD, &comm_);
+  MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(comm_, &rank_);
+  MPI_Comm_size(comm_, &size_);
+  MPI_Comm local;
+  MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local);
+  MPI_Comm_rank(local, &local_rank_);
+  MPI_Comm_size(local, &local_size_);
+  MPI_Comm_free(&local);
+  set_log_rank(rank_);
+
+  Status topo = Topology::load(&topology_);
+  if (!topo.is_ok()) QLOG(kWarn, kInit) << topo.message() << "; continuing without pinning";
+
+  // Rank 0 opens the coordinator before anyone dials it.
+  Rendezvous mine;
+  Status root_status;
+  if (rank_ == 0) {
+    coord::ServiceOptions so;
+    so.size = size_;
+    so.fusion_threshold = static_cast<size_t>(config_.fusion_threshold);
+    so.cycle_time = to_duration(config_.cycle_time_ms / 1000.0);
+    mine.token = make_session_token();
+    mine.host = this_host();
+    server_ = std::make_unique<coord::CoordinatorServer>(
+        io_, so, mine.token, [](const std::string& m) { QLOG(kWarn, kCoord) << m; });
+    root_status = server_->listen(static_cast<uint16_t>(config_.control_port));
+    mine.port = server_->port();
+  }
+  Rendezvous rv;
+  QUORUM_RETURN_IF_ERROR(exchange_rendezvous(comm_, mine, root_status, &rv));
+
+  work_.emplace(io_.get_executor());
+  io_thread_ = std::thread([this] { io_.run(); });
+
+  client_ = std::make_unique<coord::ControlClient>(io_);
+  coord::Welcome welcome;
+  Status connected = client_->connect(dial_host(rv.host), rv.port, {rank_, size_, rv.token},
+                                      to_duration(config_.connect_timeout_sec), &welcome);
+  QUORUM_RETURN_IF_ERROR(all_ok(comm_, connected));
+  QLOG(kInfo, kInit) << "connected to the coordinator at " << rv.host << ":" << rv.port << " ("
+                     << size_ << " ranks, " << local_size_ << " on this host"
+                     << (topology_ ? ", " + topology_->summary() : std::string()) << ")";
+
+  backend_ = std::make_unique<ops::MpiBackend>(comm_);
+  Engine::Options eo;
+  eo.config = config_;
+  eo.rank = rank_;
+  eo.size = size_;
+  eo.client = client_.get();
+  eo.host_backend = backend_.get();
+  eo.topology = topology_.get();
+  engine_ = std::make_unique<Engine>(eo);
+  client_->start([e = engine_.get()](coord::Message m) { e->deliver(std::move(m)); },
+                 [e = engine_.get()](const std::string& why) { e->connection_lost(why); });
+  engine_->start();
+  return Status::ok();
+}
+
+Status Runtime::enqueue(PendingRequest&& request) {
+  QUORUM_RETURN_IF_ERROR(validate_request(request, size_, &request.elements));
+  return engine_->submit(std::move(request));
+}
+
+void Runtime::stop_io() {
+  if (server_) {
+    coord::asio::post(io_, [s = server_.get()] { s->stop(); });
+  }
+  if (client_) client_->close();
+  work_.reset();
+  if (io_thread_.joinable()) {
+    // Let queued writes and closes run, then stop whatever is still pending.
+    coord::asio::post(io_, [this] { io_.stop(); });
+    io_thread_.join();
+  }
+}
+
+Status Runtime::shutdown() {
+  if (shut_down_) return Status::ok();
+  shut_down_ = true;
+  engine_->stop();
+  if (server_) {
+    // The coordinator must outlive every rank's goodbye.
+    auto deadline = steady_clock::now() + to_duration(config_.shutdown_timeout_sec);
+    while (!server_->finished() && steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(milliseconds(1));
+    }
+    if (!server_->finished()) {
+      QLOG(kWarn, kCoord) << "shutdown: some ranks did not leave within "
+                          << config_.shutdown_timeout_sec << " s; stopping the coordinator";
+    }
+  }
+  stop_io();
+  Stats s = engine_->stats();
+  QLOG(kInfo, kInit) << "shut down after " << s.plans << " plans, " << s.tensors << " tensors";
+  engine_.reset();
+  backend_.reset();
+  MPI_Comm_free(&comm_);
+  if (own_mpi_) MPI_Finalize();
+  return Status::ok();
+}
+
+Runtime::~Runtime() {
+  if (!shut_down_) shutdown();
+}
+
+}  // namespace quorum

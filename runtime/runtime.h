@@ -1,0 +1,61 @@
+// One initialised quorum instance: MPI ownership, the duplicated communicator, the topology,
+// the io thread with the control connection (and on rank 0 the coordinator server), the MPI
+// backend and the engine. Created by init(), destroyed after shutdown().
+#pragma once
+
+#include <mpi.h>
+
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include "coordinator/asio.h"
+#include "coordinator/control_client.h"
+#include "coordinator/coordinator_server.h"
+#include "ops/mpi_backend.h"
+#include "runtime/config.h"
+#include "runtime/engine.h"
+#include "runtime/topology.h"
+
+namespace quorum {
+
+class Runtime {
+ public:
+  // Runs the whole init sequence; collective over MPI_COMM_WORLD. On error nothing is left
+  // running (MPI stays initialised only if the application initialised it).
+  static Status create(std::unique_ptr<Runtime>* out);
+  ~Runtime();
+
+  // Leaves the job and tears everything down; safe to call once.
+  Status shutdown();
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  int local_rank() const { return local_rank_; }
+  int local_size() const { return local_size_; }
+
+  // Validates and queues a request; on error returns it (the caller completes the handle).
+  Status enqueue(PendingRequest&& request);
+  Engine& engine() { return *engine_; }
+
+ private:
+  Runtime() = default;
+  Status start();
+  void stop_io();
+
+  Config config_;
+  bool own_mpi_ = false;
+  MPI_Comm comm_ = MPI_COMM_NULL;
+  int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
+  std::unique_ptr<Topology> topology_;
+  coord::asio::io_context io_;
+  std::optional<coord::asio::executor_work_guard<coord::asio::io_context::executor_type>> work_;
+  std::thread io_thread_;
+  std::unique_ptr<coord::CoordinatorServer> server_;
+  std::unique_ptr<coord::ControlClient> client_;
+  std::unique_ptr<ops::MpiBackend> backend_;
+  std::unique_ptr<Engine> engine_;
+  bool shut_down_ = false;
+};
+
+}  // namespace quorum

@@ -1,0 +1,43 @@
+#include "runtime/tensor_queue.h"
+
+namespace quorum {
+
+Status TensorQueue::push(PendingRequest&& r) {
+  {
+    std::lock_guard lk(mu_);
+    if (!closed_reason_.empty()) {
+      return Status(StatusCode::kFailedPrecondition,
+                    "tensor '" + r.desc.name + "': " + closed_reason_);
+    }
+    if (!in_flight_.insert(r.desc.name).second) {
+      return Status(StatusCode::kFailedPrecondition,
+                    "tensor '" + r.desc.name +
+                        "': a tensor of this name is already in flight on this rank");
+    }
+    fresh_.push_back(std::move(r));
+  }
+  wake_();
+  return Status::ok();
+}
+
+std::vector<PendingRequest> TensorQueue::drain() {
+  std::lock_guard lk(mu_);
+  std::vector<PendingRequest> out;
+  out.swap(fresh_);
+  return out;
+}
+
+void TensorQueue::finish(const std::string& name) {
+  std::lock_guard lk(mu_);
+  in_flight_.erase(name);
+}
+
+std::vector<PendingRequest> TensorQueue::close(const std::string& reason) {
+  std::lock_guard lk(mu_);
+  if (closed_reason_.empty()) closed_reason_ = reason;
+  std::vector<PendingRequest> out;
+  out.swap(fresh_);
+  return out;
+}
+
+}  // namespace quorum
