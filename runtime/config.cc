@@ -117,6 +117,7 @@ EnvLookup process_env() {
 
 Status load_config(const EnvLookup& env, Config* out, std::vector<KnobSetting>* settings) {
   Config c;
+  std::string errors;  // every bad knob is reported, not just the first
   for (const KnobSpec& k : kKnobs) {
     std::string value = k.default_value;
     std::string source = "default";
@@ -130,12 +131,12 @@ Status load_config(const EnvLookup& env, Config* out, std::vector<KnobSetting>* 
       }
     }
     if (!k.apply(value, c)) {
-      return Status(StatusCode::kInvalidArgument,
-                    source + "='" + value + "' is not valid: expected " + k.type + " in " +
-                        k.range);
+      if (!errors.empty()) errors += "; ";
+      errors += source + "='" + value + "' is not valid: expected " + k.type + " in " + k.range;
     }
     if (settings) settings->push_back({&k, value, source});
   }
+  if (!errors.empty()) return Status(StatusCode::kInvalidArgument, errors);
   *out = c;
   return Status::ok();
 }
