@@ -38,7 +38,8 @@ std::vector<Plan> plan_fusion(const std::vector<ReadyTensor>& ready, size_t thre
   // Open buckets: index into `plans` and the bytes they hold.
   std::vector<std::pair<size_t, size_t>> open;
   for (const ReadyTensor& t : ready) {
-    if (t.request.kind != CollectiveKind::kAllreduce || t.wire_bytes > threshold_bytes) {
+    if (t.request.kind != CollectiveKind::kAllreduce || t.wire_bytes > threshold_bytes ||
+        threshold_bytes == 0) {
       plans.push_back(single(t));
       continue;
     }

@@ -80,9 +80,8 @@ std::string describe_mismatch(const std::vector<TensorRequest>& by_rank) {
   }
   if (m.empty()) {
     if (first.kind == CollectiveKind::kAllgather) {
-      m = compare_field(by_rank, "rank count", [](const TensorRequest& t) {
-        return std::to_string(t.shape.size()) + "-d";
-      });
+      m = compare_field(by_rank, "number of dimensions",
+                        [](const TensorRequest& t) { return std::to_string(t.shape.size()); });
       if (m.empty()) {
         m = compare_field(by_rank, "shape after the first dimension",
                           [](const TensorRequest& t) { return shape_text(t.shape, 1); });

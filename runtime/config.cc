@@ -14,7 +14,8 @@ bool parse_int(std::string_view s, int64_t* v) {
 }
 
 bool parse_double(std::string_view s, double* v) {
-  if (s.empty()) return false;
+  // Plain decimal only: no leading blanks, no hex or inf/nan spellings strtod would take.
+  if (s.empty() || s.find_first_not_of("0123456789.eE+-") != std::string_view::npos) return false;
   std::string copy(s);
   char* end = nullptr;
   *v = std::strtod(copy.c_str(), &end);

@@ -28,6 +28,7 @@ bool parse_subsystems(std::string_view text, uint32_t* mask) {
     *mask = ~0u;
     return true;
   }
+  if (text.empty()) return false;
   uint32_t m = 0;
   while (!text.empty()) {
     size_t comma = text.find(',');
