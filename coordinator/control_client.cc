@@ -1,11 +1,26 @@
 #include "coordinator/control_client.h"
 
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
 #include <thread>
 
 namespace quorum::coord {
+namespace {
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
 
 Status ControlClient::connect(const std::string& host, uint16_t port, const Hello& hello,
-                              std::chrono::steady_clock::duration timeout, Welcome* welcome) {
+                              std::chrono::steady_clock::duration timeout, Welcome* welcome,
+                              int64_t* rtt_midpoint_ns) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   boost::system::error_code ec;
   tcp::resolver resolver(io_);
@@ -29,6 +44,7 @@ Status ControlClient::connect(const std::string& host, uint16_t port, const Hell
   }
   socket_->set_option(tcp::no_delay(true));
   std::vector<uint8_t> frame = encode(hello);
+  int64_t sent_at = now_ns();
   asio::write(*socket_, asio::buffer(frame), ec);
   uint8_t header[kFrameHeaderBytes];
   if (!ec) asio::read(*socket_, asio::buffer(header), ec);
@@ -43,32 +59,76 @@ Status ControlClient::connect(const std::string& host, uint16_t port, const Hell
   std::vector<uint8_t> payload(len);
   asio::read(*socket_, asio::buffer(payload), ec);
   if (ec) return Status(StatusCode::kAborted, "coordinator handshake failed: " + ec.message());
+  int64_t received_at = now_ns();
   Message m;
   QUORUM_RETURN_IF_ERROR(decode_payload(type, payload.data(), payload.size(), &m));
   auto* w = std::get_if<Welcome>(&m);
   if (!w) return Status(StatusCode::kInternal, "coordinator answered Hello with a non-Welcome");
   *welcome = *w;
+  if (rtt_midpoint_ns) *rtt_midpoint_ns = sent_at + (received_at - sent_at) / 2;
   bytes_sent_ += frame.size();
+  socket_->non_blocking(true);
   return Status::ok();
 }
 
-void ControlClient::start(FramedConnection::OnMessage on_message,
-                          FramedConnection::OnClose on_close) {
-  conn_ = std::make_shared<FramedConnection>(std::move(*socket_));
-  socket_.reset();
-  asio::post(io_, [c = conn_, m = std::move(on_message), cl = std::move(on_close)]() mutable {
-    c->start(std::move(m), std::move(cl));
-  });
+int ControlClient::fd() const { return socket_ ? socket_->native_handle() : -1; }
+
+Status ControlClient::send(const Message& m) {
+  if (!socket_) return Status(StatusCode::kAborted, "control connection is closed");
+  std::vector<uint8_t> frame = encode(m);
+  size_t done = 0;
+  while (done < frame.size()) {
+    ssize_t n = ::send(fd(), frame.data() + done, frame.size() - done, MSG_NOSIGNAL);
+    if (n > 0) {
+      done += static_cast<size_t>(n);
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      pollfd p{fd(), POLLOUT, 0};
+      ::poll(&p, 1, 100);
+    } else {
+      return Status(StatusCode::kAborted,
+                    std::string("control connection write failed: ") + std::strerror(errno));
+    }
+  }
+  bytes_sent_.fetch_add(frame.size(), std::memory_order_relaxed);
+  return Status::ok();
 }
 
-void ControlClient::send(const Message& m) {
-  std::vector<uint8_t> frame = encode(m);
-  bytes_sent_.fetch_add(frame.size(), std::memory_order_relaxed);
-  asio::post(io_, [c = conn_, f = std::move(frame)]() mutable { c->send(std::move(f)); });
+Status ControlClient::receive(std::vector<Message>* out) {
+  if (!socket_) return Status(StatusCode::kAborted, "control connection is closed");
+  uint8_t chunk[64 * 1024];
+  for (;;) {
+    ssize_t n = ::recv(fd(), chunk, sizeof(chunk), 0);
+    if (n > 0) {
+      inbuf_.insert(inbuf_.end(), chunk, chunk + n);
+      continue;
+    }
+    if (n == 0) return Status(StatusCode::kAborted, "the coordinator closed the connection");
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    return Status(StatusCode::kAborted,
+                  std::string("control connection read failed: ") + std::strerror(errno));
+  }
+  size_t pos = 0;
+  while (inbuf_.size() - pos >= kFrameHeaderBytes) {
+    uint32_t len = 0;
+    uint16_t type = 0;
+    QUORUM_RETURN_IF_ERROR(decode_header(inbuf_.data() + pos, &len, &type));
+    if (inbuf_.size() - pos - kFrameHeaderBytes < len) break;
+    Message m;
+    QUORUM_RETURN_IF_ERROR(decode_payload(type, inbuf_.data() + pos + kFrameHeaderBytes, len, &m));
+    out->push_back(std::move(m));
+    pos += kFrameHeaderBytes + len;
+  }
+  inbuf_.erase(inbuf_.begin(), inbuf_.begin() + static_cast<std::ptrdiff_t>(pos));
+  return Status::ok();
 }
 
 void ControlClient::close() {
-  if (conn_) asio::post(io_, [c = conn_] { c->close("closed by this rank"); });
+  if (!socket_) return;
+  boost::system::error_code ignored;
+  socket_->shutdown(tcp::socket::shutdown_both, ignored);
+  socket_->close(ignored);
+  socket_.reset();
 }
 
 }  // namespace quorum::coord

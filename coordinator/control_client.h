@@ -1,39 +1,44 @@
-// A rank's end of the control plane: a TCP connection to the coordinator on rank 0.
-// connect() runs on the caller's thread (blocking, with retries until the deadline) and
-// performs the Hello/Welcome handshake; afterwards reads are delivered on the io_context's
-// thread to the message callback, and send() may be called from any thread.
+// A rank's end of the control plane: one TCP connection to the coordinator on rank 0, used
+// synchronously by a single thread (the engine). connect() blocks (retrying until its deadline)
+// through the Hello/Welcome handshake; afterwards the socket is non-blocking: the owner polls
+// fd() for readability together with its own wake-ups, calls receive() to collect whole frames,
+// and send() writes a frame completely (waiting for the socket if its buffer is full).
+// Not thread-safe: one owner thread after connect(). bytes_sent() may be read from anywhere.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "coordinator/asio.h"
-#include "coordinator/framed_connection.h"
+#include "coordinator/messages.h"
 
 namespace quorum::coord {
 
 class ControlClient {
  public:
-  explicit ControlClient(asio::io_context& io) : io_(io) {}
+  ControlClient() = default;
 
+  // `rtt_midpoint_ns` (optional) receives the local steady-clock time halfway between sending
+  // Hello and receiving Welcome, for clock-offset estimates.
   Status connect(const std::string& host, uint16_t port, const Hello& hello,
-                 std::chrono::steady_clock::duration timeout, Welcome* welcome);
+                 std::chrono::steady_clock::duration timeout, Welcome* welcome,
+                 int64_t* rtt_midpoint_ns = nullptr);
 
-  // Begins delivering messages (io thread). `on_close` runs once when the connection ends.
-  void start(FramedConnection::OnMessage on_message, FramedConnection::OnClose on_close);
-
-  // Thread-safe: encodes here, queues the frame on the io thread.
-  void send(const Message& m);
+  int fd() const;
+  Status send(const Message& m);
+  // Appends every complete message that has arrived; a closed or corrupt connection is an error.
+  Status receive(std::vector<Message>* out);
   void close();
 
   uint64_t bytes_sent() const { return bytes_sent_.load(std::memory_order_relaxed); }
 
  private:
-  asio::io_context& io_;
-  std::shared_ptr<FramedConnection> conn_;
+  asio::io_context io_;  // only for resolve/connect; no async operations run on it
   std::unique_ptr<tcp::socket> socket_;
+  std::vector<uint8_t> inbuf_;
   std::atomic<uint64_t> bytes_sent_{0};
 };
 

@@ -52,7 +52,7 @@ Status wait_request(MPI_Request& request, const std::function<void()>& progress)
   // Short collectives finish within a few polls; yield first so a 4 KiB allreduce stays in the
   // tens of microseconds, then sleep so a long one costs almost no CPU.
   constexpr int kYieldPolls = 200;
-  auto pause = 2us;
+  auto pause = 1us;
   for (int polls = 0;; ++polls) {
     int done = 0;
     int err = MPI_Test(&request, &done, MPI_STATUS_IGNORE);
@@ -63,7 +63,7 @@ Status wait_request(MPI_Request& request, const std::function<void()>& progress)
       std::this_thread::yield();
     } else {
       std::this_thread::sleep_for(pause);
-      pause = std::min<std::chrono::microseconds>(pause * 2, 50us);
+      pause = std::min<std::chrono::microseconds>(pause * 2, 8us);
     }
   }
 }

@@ -1,5 +1,11 @@
 #include "runtime/engine.h"
 
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
 
 #include "ops/kernels.h"
@@ -25,41 +31,42 @@ bool same_signature(const coord::TensorRequest& a, const coord::TensorRequest& b
 
 }  // namespace
 
-Engine::Engine(Options options) : opt_(std::move(options)), queue_([this] { wake(); }) {
-  opt_.host_backend->set_progress_hook([this] { send_readiness(); });
+Engine::Engine(Options options)
+    : opt_(std::move(options)),
+      queue_([this] { wake(); }),
+      wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+  opt_.host_backend->set_progress_hook([this] { pump(); });
 }
 
 Engine::~Engine() {
   if (thread_.joinable()) stop();
+  if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
 void Engine::start() { thread_ = std::thread([this] { run(); }); }
 
 void Engine::wake() {
-  std::lock_guard lk(mu_);
-  wake_pending_ = true;
-  cv_.notify_one();
-}
-
-void Engine::deliver(coord::Message message) {
-  std::lock_guard lk(mu_);
-  inbox_.push_back(std::move(message));
-  cv_.notify_one();
-}
-
-void Engine::connection_lost(const std::string& why) {
-  std::lock_guard lk(mu_);
-  if (lost_reason_.empty()) lost_reason_ = why;
-  cv_.notify_one();
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof(one));
 }
 
 void Engine::stop() {
-  {
-    std::lock_guard lk(mu_);
-    stop_requested_ = true;
-    cv_.notify_one();
-  }
+  stop_requested_ = true;
+  wake();
   if (thread_.joinable()) thread_.join();
+}
+
+void Engine::pump() {
+  send_readiness();
+  receive_plans();
+}
+
+void Engine::receive_plans() {
+  if (!lost_reason_.empty()) return;
+  std::vector<coord::Message> got;
+  Status s = opt_.client->receive(&got);
+  for (coord::Message& m : got) inbox_.push_back(std::move(m));
+  if (!s.is_ok()) lost_reason_ = s.message();
 }
 
 void Engine::run() {
@@ -67,24 +74,23 @@ void Engine::run() {
     Status s = opt_.topology->pin_current_thread(static_cast<int>(opt_.config.thread_affinity));
     if (!s.is_ok()) QLOG(kWarn, kEngine) << s.message();
   }
+  // Short sleeps in collective waits must be short: the default 50 us timer slack would
+  // stretch every back-off pause.
+  prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
   bool goodbye_sent = false;
   for (;;) {
-    std::deque<coord::Message> inbox;
-    bool stop = false;
-    std::string lost;
-    {
-      std::unique_lock lk(mu_);
-      cv_.wait(lk, [&] {
-        return wake_pending_ || !inbox_.empty() || (stop_requested_ && !goodbye_sent) ||
-               !lost_reason_.empty();
-      });
-      wake_pending_ = false;
-      inbox.swap(inbox_);
-      stop = stop_requested_;
-      lost = lost_reason_;
+    pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {opt_.client->fd(), POLLIN, 0}};
+    if (inbox_.empty() && ::poll(fds, 2, -1) < 0 && errno != EINTR) {
+      lost_reason_ = std::string("poll failed: ") + std::strerror(errno);
+    }
+    uint64_t drained;
+    while (::read(wake_fd_, &drained, sizeof(drained)) > 0) {
     }
     if (!goodbye_sent) send_readiness();
-    for (coord::Message& m : inbox) {
+    receive_plans();
+    while (!inbox_.empty()) {
+      coord::Message m = std::move(inbox_.front());
+      inbox_.pop_front();
       if (auto* batch = std::get_if<coord::PlanBatch>(&m)) {
         handle_batch(*batch);
       } else if (std::holds_alternative<coord::GoodbyeAck>(m)) {
@@ -92,11 +98,13 @@ void Engine::run() {
       }
     }
     if (goodbye_acked_) break;
-    if (!lost.empty()) {
-      fail_everything("lost the control connection to the coordinator on rank 0 (" + lost + ")");
+    if (!lost_reason_.empty()) {
+      fail_everything("lost the control connection to the coordinator on rank 0 (" +
+                      lost_reason_ + ")");
+      opt_.client->close();
       return;
     }
-    if (stop && !goodbye_sent) {
+    if (stop_requested_ && !goodbye_sent) {
       // Requests not yet announced never leave this rank.
       for (PendingRequest& r : queue_.close("quorum is shut down")) {
         queue_.finish(r.desc.name);
@@ -104,11 +112,13 @@ void Engine::run() {
         r.handle->complete(Status(StatusCode::kAborted, "tensor '" + r.desc.name +
                                                             "': quorum was shut down before it ran"));
       }
-      opt_.client->send(coord::Goodbye{});
+      Status s = opt_.client->send(coord::Goodbye{});
+      if (!s.is_ok()) lost_reason_ = s.message();
       goodbye_sent = true;
     }
   }
   fail_everything("quorum was shut down before it ran");
+  opt_.client->close();
 }
 
 void Engine::fail_everything(const std::string& reason) {
@@ -142,7 +152,8 @@ void Engine::send_readiness() {
     std::string name = r.desc.name;
     pending_.emplace(std::move(name), std::move(r));
   }
-  opt_.client->send(std::move(ready));
+  Status s = opt_.client->send(ready);
+  if (!s.is_ok() && lost_reason_.empty()) lost_reason_ = s.message();
 }
 
 void Engine::handle_batch(coord::PlanBatch& batch) {
@@ -155,7 +166,7 @@ void Engine::handle_batch(coord::PlanBatch& batch) {
     if (plan.seq != next_seq_) {
       QLOG(kError, kEngine) << "plan sequence broken: got " << plan.seq << ", expected "
                             << next_seq_;
-      connection_lost("plan sequence broken");
+      lost_reason_ = "plan sequence broken";
       return;
     }
     ++next_seq_;

@@ -1,18 +1,16 @@
 // The per-rank background engine. One thread that (1) sends readiness for newly enqueued
 // tensors to the coordinator, (2) executes the coordinator's plans strictly in sequence order
 // on the data-plane backend, packing small tensors into a persistent fusion buffer, and
-// (3) completes handles. It sleeps on a condition variable when idle; while a collective is in
-// flight the backend calls back into it so readiness keeps flowing (negotiation overlaps
-// execution).
+// (3) completes handles. It owns the control connection: when idle it sleeps in poll() on that
+// socket and an eventfd that enqueues and stop() signal, so a plan or a new tensor wakes it
+// directly. While a collective is in flight the backend calls back into it, so readiness keeps
+// flowing and plans keep arriving (negotiation overlaps execution).
 //
-// Threads: submit() from any thread; deliver()/connection_lost() from the io thread;
-// start()/stop() from the thread that owns the runtime.
+// Threads: submit() and stop() from any thread; everything else runs on the engine thread.
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <deque>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -46,8 +44,6 @@ class Engine {
   void stop();
 
   Status submit(PendingRequest&& request) { return queue_.push(std::move(request)); }
-  void deliver(coord::Message message);
-  void connection_lost(const std::string& why);
 
   void count_step() { steps_.fetch_add(1, std::memory_order_relaxed); }
   Stats stats() const;
@@ -55,7 +51,10 @@ class Engine {
  private:
   void run();
   void wake();
+  // Engine thread: sends readiness for new requests and reads whatever plans have arrived.
+  void pump();
   void send_readiness();
+  void receive_plans();
   void handle_batch(coord::PlanBatch& batch);
   void execute(const coord::Plan& plan);
   Status run_allreduce(const coord::Plan& plan, const std::vector<PendingRequest*>& entries);
@@ -69,15 +68,12 @@ class Engine {
   TensorQueue queue_;
   std::thread thread_;
 
-  // Shared with other threads, under mu_.
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool wake_pending_ = false;
-  bool stop_requested_ = false;
-  std::string lost_reason_;
-  std::deque<coord::Message> inbox_;
+  int wake_fd_ = -1;  // eventfd: enqueues and stop() make it readable
+  std::atomic<bool> stop_requested_{false};
 
   // Engine thread only.
+  std::deque<coord::Message> inbox_;  // received, not yet handled
+  std::string lost_reason_;           // why the control connection failed, once it has
   std::unordered_map<std::string, PendingRequest> pending_;   // sent, awaiting a plan
   std::unordered_map<std::string, uint32_t> id_by_name_;
   std::vector<std::string> name_by_id_;

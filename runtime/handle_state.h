@@ -3,7 +3,9 @@
 // error); it runs the callback first, then publishes the result to wait()/poll().
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
+#include <thread>
 #include <memory>
 #include <mutex>
 
@@ -27,10 +29,16 @@ struct HandleState {
     std::lock_guard lk(mu);
     status = std::move(s);
     done = true;
+    finished.store(true, std::memory_order_release);
     cv.notify_all();
   }
 
   Status wait() {
+    // Small collectives finish within tens of microseconds: a short yielding spin avoids a
+    // futex sleep and wake-up on that path, then the thread sleeps.
+    for (int i = 0; i < 64 && !finished.load(std::memory_order_acquire); ++i) {
+      std::this_thread::yield();
+    }
     std::unique_lock lk(mu);
     cv.wait(lk, [&] { return done; });
     return status;
@@ -44,6 +52,7 @@ struct HandleState {
   std::mutex mu;
   std::condition_variable cv;
   bool done = false;
+  std::atomic<bool> finished{false};  // mirrors `done` for the lock-free spin in wait()
   Status status;
   DoneCallback callback;
 };

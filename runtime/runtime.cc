@@ -107,14 +107,20 @@ Status Runtime::start() {
   Rendezvous rv;
   QUORUM_RETURN_IF_ERROR(exchange_rendezvous(comm_, mine, root_status, &rv));
 
-  work_.emplace(io_.get_executor());
-  io_thread_ = std::thread([this] { io_.run(); });
+  if (server_) {  // the coordinator's own thread, so it answers while rank 0 computes
+    work_.emplace(io_.get_executor());
+    io_thread_ = std::thread([this] { io_.run(); });
+  }
 
-  client_ = std::make_unique<coord::ControlClient>(io_);
+  client_ = std::make_unique<coord::ControlClient>();
   coord::Welcome welcome;
-  Status connected = client_->connect(dial_host(rv.host), rv.port, {rank_, size_, rv.token},
-                                      to_duration(config_.connect_timeout_sec), &welcome);
+  int64_t midpoint_ns = 0;
+  Status connected =
+      client_->connect(dial_host(rv.host), rv.port, {rank_, size_, rv.token},
+                       to_duration(config_.connect_timeout_sec), &welcome, &midpoint_ns);
   QUORUM_RETURN_IF_ERROR(all_ok(comm_, connected));
+  clock_offset_us_ =
+      rank_ == 0 ? 0.0 : static_cast<double>(welcome.coordinator_clock_ns - midpoint_ns) / 1e3;
   QLOG(kInfo, kInit) << "connected to the coordinator at " << rv.host << ":" << rv.port << " ("
                      << size_ << " ranks, " << local_size_ << " on this host"
                      << (topology_ ? ", " + topology_->summary() : std::string()) << ")";
@@ -128,8 +134,6 @@ Status Runtime::start() {
   eo.host_backend = backend_.get();
   eo.topology = topology_.get();
   engine_ = std::make_unique<Engine>(eo);
-  client_->start([e = engine_.get()](coord::Message m) { e->deliver(std::move(m)); },
-                 [e = engine_.get()](const std::string& why) { e->connection_lost(why); });
   engine_->start();
   return Status::ok();
 }
@@ -143,7 +147,6 @@ void Runtime::stop_io() {
   if (server_) {
     coord::asio::post(io_, [s = server_.get()] { s->stop(); });
   }
-  if (client_) client_->close();
   work_.reset();
   if (io_thread_.joinable()) {
     // Let queued writes and closes run, then stop whatever is still pending.

@@ -55,6 +55,7 @@ class Runtime {
   std::unique_ptr<coord::ControlClient> client_;
   std::unique_ptr<ops::MpiBackend> backend_;
   std::unique_ptr<Engine> engine_;
+  double clock_offset_us_ = 0;  // rank 0's steady clock minus ours, measured at connect
   bool shut_down_ = false;
 };
 

@@ -85,52 +85,51 @@ TEST_F(ControlPlane, GarbageAndNonHelloAreDropped) {
 }
 
 TEST_F(ControlPlane, ProperPeersGetWelcomeAndPlans) {
-  asio::io_context cio;
-  auto guard = asio::make_work_guard(cio);
-  std::thread cthread([&] { cio.run(); });
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<Plan> got[2];
-  std::vector<IdAssignment> names[2];
-  ControlClient clients[2] = {ControlClient(cio), ControlClient(cio)};
+  ControlClient clients[2];
   for (int r = 0; r < 2; ++r) {
     Welcome w;
     Status s = clients[r].connect("127.0.0.1", server_->port(), Hello{r, 2, "s3cret"},
                                   std::chrono::seconds(5), &w);
     ASSERT_TRUE(s.is_ok()) << s.message();
     EXPECT_GT(w.coordinator_clock_ns, 0);
-    clients[r].start(
-        [&, r](Message m) {
-          std::lock_guard lk(mu);
-          if (auto* b = std::get_if<PlanBatch>(&m)) {
-            got[r].insert(got[r].end(), b->plans.begin(), b->plans.end());
-            names[r].insert(names[r].end(), b->assignments.begin(), b->assignments.end());
-          }
-          cv.notify_all();
-        },
-        [](const std::string&) {});
   }
   // A second connection claiming rank 0 is refused.
   EXPECT_TRUE(dropped_after(encode(Hello{0, 2, "s3cret"})));
   TensorRequest t{"w", CollectiveKind::kAllreduce, ReduceOp::kSum, DataType::kF32,
                   Device::Kind::kHost, 0, {8}};
-  for (auto& c : clients) c.send(Ready{{ReadyEntry{t, 0, 8}}});
-  {
-    std::unique_lock lk(mu);
-    ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(5),
-                            [&] { return !got[0].empty() && !got[1].empty(); }));
-    for (int r = 0; r < 2; ++r) {
-      ASSERT_EQ(1u, got[r].size());
-      EXPECT_EQ(0u, got[r][0].seq);
-      EXPECT_EQ(PlanKind::kAllreduce, got[r][0].kind);
-      ASSERT_EQ(1u, names[r].size()) << "each name is announced once";
-      EXPECT_EQ("w", names[r][0].name);
-      EXPECT_EQ(names[r][0].id, got[r][0].ids.at(0));
+  for (auto& c : clients) ASSERT_TRUE(c.send(Ready{{ReadyEntry{t, 0, 8}}}).is_ok());
+  for (int r = 0; r < 2; ++r) {
+    std::vector<Plan> plans;
+    std::vector<IdAssignment> names;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (plans.empty() && std::chrono::steady_clock::now() < deadline) {
+      std::vector<Message> got;
+      ASSERT_TRUE(clients[r].receive(&got).is_ok());
+      for (auto& m : got) {
+        auto& b = std::get<PlanBatch>(m);
+        plans.insert(plans.end(), b.plans.begin(), b.plans.end());
+        names.insert(names.end(), b.assignments.begin(), b.assignments.end());
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
+    ASSERT_EQ(1u, plans.size());
+    EXPECT_EQ(0u, plans[0].seq);
+    EXPECT_EQ(PlanKind::kAllreduce, plans[0].kind);
+    ASSERT_EQ(1u, names.size()) << "each name is announced once";
+    EXPECT_EQ("w", names[0].name);
+    EXPECT_EQ(names[0].id, plans[0].ids.at(0));
   }
+  // An orderly goodbye is acknowledged.
+  ASSERT_TRUE(clients[0].send(Goodbye{}).is_ok());
+  bool acked = false;
+  for (int i = 0; i < 5000 && !acked; ++i) {
+    std::vector<Message> got;
+    ASSERT_TRUE(clients[0].receive(&got).is_ok());
+    for (auto& m : got) acked |= std::holds_alternative<GoodbyeAck>(m);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_TRUE(acked);
   for (auto& c : clients) c.close();
-  guard.reset();
-  cthread.join();
 }
 
 }  // namespace
