@@ -22,6 +22,7 @@ Plan single(const ReadyTensor& t) {
   p.device = t.request.device;
   p.root = t.request.root;
   p.ids = {t.id};
+  p.last_ranks = {t.last_rank};
   p.dim0_per_rank = t.dim0_per_rank;
   return p;
 }
@@ -47,6 +48,7 @@ std::vector<Plan> plan_fusion(const std::vector<ReadyTensor>& ready, size_t thre
                            [&](const auto& o) { return same_bucket(plans[o.first], t); });
     if (it != open.end() && it->second + t.wire_bytes <= threshold_bytes) {
       plans[it->first].ids.push_back(t.id);
+      plans[it->first].last_ranks.push_back(t.last_rank);
       it->second += t.wire_bytes;
       continue;
     }

@@ -80,6 +80,8 @@ void put_payload(Writer& w, const Message& m) {
               w.i32(p.root);
               w.u32(static_cast<uint32_t>(p.ids.size()));
               for (uint32_t id : p.ids) w.u32(id);
+              w.u32(static_cast<uint32_t>(p.last_ranks.size()));
+              for (int32_t r : p.last_ranks) w.i32(r);
               w.u32(static_cast<uint32_t>(p.dim0_per_rank.size()));
               for (int64_t d : p.dim0_per_rank) w.i64(d);
               w.u8(static_cast<uint8_t>(p.code));
@@ -126,7 +128,7 @@ Message get_payload(uint16_t type, Reader& r) {
         a.id = r.u32();
         a.name = r.str(kMaxNameBytes);
       }
-      x.plans.resize(r.count(1u << 20, 8 + 4 + 4 + 4 + 4 + 4));
+      x.plans.resize(r.count(1u << 20, 8 + 4 + 4 + 4 + 4 + 4 + 4 + 1));
       for (auto& p : x.plans) {
         p.seq = r.u64();
         p.kind = get_enum<PlanKind>(r, 4, "plan kind");
@@ -136,6 +138,8 @@ Message get_payload(uint16_t type, Reader& r) {
         p.root = r.i32();
         p.ids.resize(r.count(1u << 20, 4));
         for (auto& id : p.ids) id = r.u32();
+        p.last_ranks.resize(r.count(1u << 20, 4));
+        for (auto& lr : p.last_ranks) lr = r.i32();
         p.dim0_per_rank.resize(r.count(kMaxRank, 8));
         for (auto& d : p.dim0_per_rank) d = r.i64();
         p.code = get_enum<StatusCode>(r, static_cast<int>(StatusCode::kUnimplemented) + 1,

@@ -71,6 +71,7 @@ struct Plan {
   Device::Kind device = Device::Kind::kHost;
   int32_t root = 0;
   std::vector<uint32_t> ids;             // tensors, in buffer order
+  std::vector<int32_t> last_ranks;       // per id: the rank whose request completed its round
   std::vector<int64_t> dim0_per_rank;    // allgather only
   StatusCode code = StatusCode::kOk;     // error only
   std::string message;                   // error only

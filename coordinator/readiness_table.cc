@@ -128,6 +128,7 @@ std::optional<RoundOutcome> ReadinessTable::submit(int rank, uint32_t id,
   ready.id = id;
   ready.first_arrival = first_arrival;
   ready.last_arrival = now;
+  ready.last_rank = rank;
   auto dim0_of = [](const TensorRequest& r) { return r.shape.empty() ? int64_t{1} : r.shape[0]; };
   if (all[0].kind == CollectiveKind::kAllgather) {
     for (const auto& r : all) {

@@ -23,6 +23,7 @@ struct ReadyTensor {
   size_t wire_bytes = 0;               // bytes the tensor occupies in a fusion buffer
   Clock::time_point first_arrival;
   Clock::time_point last_arrival;
+  int32_t last_rank = 0;               // whose submission completed the round
 };
 
 // The outcome of a completed round: ready, or an error every rank's handle receives.

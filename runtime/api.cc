@@ -19,8 +19,8 @@ std::shared_ptr<Runtime> current() {
   return g_runtime;
 }
 
-Handle finished(Status s, DoneCallback done) {
-  auto state = std::make_shared<detail::HandleState>(std::move(done));
+Handle finished(const std::string& name, Status s, DoneCallback done) {
+  auto state = std::make_shared<detail::HandleState>(name, std::move(done));
   state->complete(std::move(s));
   return detail::HandleAccess::make(std::move(state));
 }
@@ -29,12 +29,12 @@ Handle submit(PendingRequest r, DoneCallback done) {
   auto rt = current();
   if (!rt) {
     std::lock_guard lk(g_mu);
-    return finished(Status(StatusCode::kFailedPrecondition,
+    return finished(r.desc.name, Status(StatusCode::kFailedPrecondition,
                            "tensor '" + r.desc.name + "': quorum is " +
                                (g_was_shut_down ? "shut down" : "not initialised (call quorum::init())")),
                     std::move(done));
   }
-  auto state = std::make_shared<detail::HandleState>(std::move(done));
+  auto state = std::make_shared<detail::HandleState>(r.desc.name, std::move(done));
   r.handle = state;
   r.enqueued = std::chrono::steady_clock::now();
   Status s = rt->enqueue(std::move(r));
@@ -120,7 +120,16 @@ Handle enqueue_allgather(const std::string& name, const Tensor& input,
 Status wait(const Handle& handle) {
   auto* state = detail::HandleAccess::state(handle);
   if (!state) return Status(StatusCode::kInvalidArgument, "wait() on an empty handle");
-  return state->wait();
+  if (state->poll()) return state->wait();
+  auto rt = current();
+  std::shared_ptr<Timeline> tl = rt ? rt->timeline() : nullptr;
+  if (!tl) return state->wait();
+  // The time a framework thread is blocked here is the communication it did not hide.
+  int64_t t0 = Timeline::now_ns();
+  Status s = state->wait();
+  tl->record({'X', 'p', Lane::kWait, "wait", state->name, t0, Timeline::now_ns() - t0,
+              {{"tensor", state->name}}});
+  return s;
 }
 
 bool poll(const Handle& handle) {
@@ -129,7 +138,23 @@ bool poll(const Handle& handle) {
 }
 
 void mark_step() {
-  if (auto rt = current()) rt->engine().count_step();
+  auto rt = current();
+  if (!rt) return;
+  uint64_t step = rt->engine().count_step();
+  if (auto tl = rt->timeline()) {
+    tl->record({'i', 'p', Lane::kSteps, "step", "step", Timeline::now_ns(), 0,
+                {{"step", static_cast<int64_t>(step)}}});
+  }
+}
+
+Status start_timeline(const std::string& path) {
+  auto rt = current();
+  if (!rt) return Status(StatusCode::kFailedPrecondition, "start_timeline: quorum is not initialised");
+  return rt->start_timeline(path);
+}
+
+void stop_timeline() {
+  if (auto rt = current()) rt->stop_timeline();
 }
 
 Stats stats() {

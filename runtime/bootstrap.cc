@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <random>
 
@@ -28,6 +29,14 @@ std::string make_session_token() {
     t += kHex[b & 15u];
   }
   return t;
+}
+
+std::string run_id_from_token(const std::string& token) {
+  uint64_t h = 1469598103934665603ull;
+  for (char c : "quorum-run:" + token) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
+  return buf;
 }
 
 std::string this_host() {

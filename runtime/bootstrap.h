@@ -30,6 +30,9 @@ Status exchange_rendezvous(MPI_Comm comm, const Rendezvous& mine, const Status& 
 // The address a rank should dial to reach `published_host`: loopback when it is this host.
 std::string dial_host(const std::string& published_host);
 
+// A public name for the run derived from its secret token (FNV-1a, hex): equal on every rank.
+std::string run_id_from_token(const std::string& token);
+
 // This machine's host name.
 std::string this_host();
 

@@ -59,6 +59,12 @@ bool set_double(std::string_view text, Config& c) {
   return true;
 }
 
+template <auto Field>
+bool set_string(std::string_view text, Config& c) {
+  c.*Field = std::string(text);
+  return true;
+}
+
 bool set_log_level(std::string_view text, Config& c) {
   for (int l = 0; l <= static_cast<int>(LogLevel::kOff); ++l) {
     std::string_view name = level_name(static_cast<LogLevel>(l));
@@ -102,6 +108,13 @@ constexpr KnobSpec kKnobs[] = {
      "How long rank 0 waits at shutdown for the other ranks to leave before it stops the "
      "coordinator anyway.",
      set_double<&Config::shutdown_timeout_sec, 100, 3600>},
+    {"QUORUM_TIMELINE", "HOROVOD_TIMELINE", "path", "", "a writable file path, or empty",
+     "Write a Chrome-trace timeline per rank from init on; rank R writes PATH with .rankR "
+     "before the extension.",
+     set_string<&Config::timeline>},
+    {"QUORUM_TIMELINE_MAX_MB", nullptr, "int", "512", "1 .. 1048576",
+     "Size cap of each rank's timeline file in MiB; events past it are counted, not written.",
+     set_int<&Config::timeline_max_mb, 1, 1048576>},
 };
 
 }  // namespace

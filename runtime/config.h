@@ -24,6 +24,8 @@ struct Config {
   int64_t control_port = 0;      // coordinator's TCP port on rank 0; 0 = any free port
   double connect_timeout_sec = 0;
   double shutdown_timeout_sec = 0;
+  std::string timeline;          // path prefix; "" = no timeline at init
+  int64_t timeline_max_mb = 0;
 };
 
 struct KnobSpec {

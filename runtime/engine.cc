@@ -65,7 +65,8 @@ void Engine::receive_plans() {
   if (!lost_reason_.empty()) return;
   std::vector<coord::Message> got;
   Status s = opt_.client->receive(&got);
-  for (coord::Message& m : got) inbox_.push_back(std::move(m));
+  int64_t now = Timeline::now_ns();
+  for (coord::Message& m : got) inbox_.push_back({std::move(m), now});
   if (!s.is_ok()) lost_reason_ = s.message();
 }
 
@@ -89,11 +90,11 @@ void Engine::run() {
     if (!goodbye_sent) send_readiness();
     receive_plans();
     while (!inbox_.empty()) {
-      coord::Message m = std::move(inbox_.front());
+      Received r = std::move(inbox_.front());
       inbox_.pop_front();
-      if (auto* batch = std::get_if<coord::PlanBatch>(&m)) {
-        handle_batch(*batch);
-      } else if (std::holds_alternative<coord::GoodbyeAck>(m)) {
+      if (auto* batch = std::get_if<coord::PlanBatch>(&r.message)) {
+        handle_batch(*batch, r.at_ns);
+      } else if (std::holds_alternative<coord::GoodbyeAck>(r.message)) {
         goodbye_acked_ = true;
       }
     }
@@ -156,7 +157,16 @@ void Engine::send_readiness() {
   if (!s.is_ok() && lost_reason_.empty()) lost_reason_ = s.message();
 }
 
-void Engine::handle_batch(coord::PlanBatch& batch) {
+void Engine::trace(Lane lane, const char* cat, std::string name, int64_t start_ns,
+                   int64_t end_ns, std::vector<TimelineArg> args) {
+  if (!tl_) return;
+  tl_->record({'X', 'p', lane, cat, std::move(name), start_ns, end_ns - start_ns, std::move(args)});
+}
+
+void Engine::handle_batch(coord::PlanBatch& batch, int64_t received_ns) {
+  // Held for the whole batch so a concurrent stop_timeline() cannot free it under us.
+  std::shared_ptr<Timeline> timeline = opt_.timeline ? opt_.timeline->load() : nullptr;
+  tl_ = timeline.get();
   for (const coord::IdAssignment& a : batch.assignments) {
     if (a.id >= name_by_id_.size()) name_by_id_.resize(a.id + 1);
     name_by_id_[a.id] = a.name;
@@ -167,17 +177,20 @@ void Engine::handle_batch(coord::PlanBatch& batch) {
       QLOG(kError, kEngine) << "plan sequence broken: got " << plan.seq << ", expected "
                             << next_seq_;
       lost_reason_ = "plan sequence broken";
-      return;
+      break;
     }
     ++next_seq_;
-    execute(plan);
+    execute(plan, received_ns);
   }
+  tl_ = nullptr;
 }
 
-void Engine::execute(const coord::Plan& plan) {
+void Engine::execute(const coord::Plan& plan, int64_t received_ns) {
   std::vector<PendingRequest*> entries;
   std::vector<std::string> names;
-  for (uint32_t id : plan.ids) {
+  std::vector<int64_t> last_ranks;  // per entry
+  for (size_t k = 0; k < plan.ids.size(); ++k) {
+    uint32_t id = plan.ids[k];
     const std::string* name = id < name_by_id_.size() ? &name_by_id_[id] : nullptr;
     auto it = name ? pending_.find(*name) : pending_.end();
     if (it == pending_.end()) {
@@ -190,10 +203,25 @@ void Engine::execute(const coord::Plan& plan) {
     }
     entries.push_back(&it->second);
     names.push_back(it->first);
+    last_ranks.push_back(k < plan.last_ranks.size() ? plan.last_ranks[k] : -1);
   }
   auto started = Clock::now();
-  for (PendingRequest* e : entries) {
+  const int64_t started_ns = Timeline::now_ns();
+  for (size_t i = 0; i < entries.size(); ++i) {
+    PendingRequest* e = entries[i];
     negotiation_ns_.fetch_add(ns_between(e->enqueued, started), std::memory_order_relaxed);
+    if (tl_) {
+      int64_t enq = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        e->enqueued.time_since_epoch()).count();
+      int64_t last = last_ranks[i];
+      trace(Lane::kNegotiation, "negotiate", names[i], enq, received_ns,
+            {{"tensor", names[i]},
+             {"bytes", static_cast<int64_t>(e->elements * dtype_size(e->input.dtype))},
+             {"last_rank", last},
+             {"plan", static_cast<int64_t>(plan.seq)}});
+      trace(Lane::kQueue, "queue", names[i], received_ns, started_ns,
+            {{"tensor", names[i]}, {"plan", static_cast<int64_t>(plan.seq)}});
+    }
   }
   Status status;
   switch (plan.kind) {
@@ -212,19 +240,37 @@ void Engine::execute(const coord::Plan& plan) {
     }
   }
   for (const std::string& name : names) {
-    if (status.is_ok() || plan.kind == coord::PlanKind::kError) {
-      complete(name, status);
-    } else {
-      complete(name, Status(status.code(), "tensor '" + name + "': " + status.message()));
-    }
+    Status s = status.is_ok() || plan.kind == coord::PlanKind::kError
+                   ? status
+                   : Status(status.code(), "tensor '" + name + "': " + status.message());
+    int64_t t0 = tl_ ? Timeline::now_ns() : 0;
+    std::string result = s.is_ok() ? "ok" : s.message();
+    complete(name, std::move(s));
+    trace(Lane::kCallbacks, "callback", name, t0, tl_ ? Timeline::now_ns() : 0,
+          {{"tensor", name}, {"plan", static_cast<int64_t>(plan.seq)}, {"status", result}});
   }
 }
 
-void Engine::timed(size_t bytes, const std::function<Status()>& collective, Status* status) {
-  auto t0 = Clock::now();
+void Engine::timed(const coord::Plan& plan, size_t bytes,
+                   const std::vector<PendingRequest*>& entries,
+                   const std::function<Status()>& collective, Status* status) {
+  int64_t t0 = Timeline::now_ns();
   *status = collective();
-  collective_ns_.fetch_add(ns_between(t0, Clock::now()), std::memory_order_relaxed);
+  int64_t t1 = Timeline::now_ns();
+  collective_ns_.fetch_add(t1 - t0, std::memory_order_relaxed);
   bytes_.fetch_add(bytes, std::memory_order_relaxed);
+  if (!tl_) return;
+  std::vector<std::string> tensors;
+  for (PendingRequest* e : entries) tensors.push_back(e->desc.name);
+  const char* kind = plan.kind == coord::PlanKind::kBroadcast   ? "broadcast"
+                     : plan.kind == coord::PlanKind::kAllgather ? "allgather"
+                                                                 : "allreduce";
+  trace(Lane::kCollective, "collective", kind, t0, t1,
+        {{"plan", static_cast<int64_t>(plan.seq)},
+         {"bytes", static_cast<int64_t>(bytes)},
+         {"ranks", static_cast<int64_t>(opt_.size)},
+         {"algorithm", std::string(opt_.host_backend->name()) + "-native"},
+         {"tensors", std::move(tensors)}});
 }
 
 Status Engine::run_allreduce(const coord::Plan& plan,
@@ -256,28 +302,35 @@ Status Engine::run_allreduce(const coord::Plan& plan,
       if (fusion_.size() < need) fusion_.resize(need);
       buf = fusion_.data();
     }
+    int64_t t0 = Timeline::now_ns();
     size_t offset = 0;
     for (PendingRequest* e : entries) {
       if (e->elements) ops::cast(buf + offset, wire, e->input.data, dtype, e->elements);
       offset += e->elements * esize;
     }
+    trace(Lane::kCollective, "pack", "pack", t0, Timeline::now_ns(),
+          {{"plan", static_cast<int64_t>(plan.seq)}, {"bytes", static_cast<int64_t>(offset)},
+           {"tensors", static_cast<int64_t>(entries.size())}});
   }
 
   Status status;
   if (total > 0) {
-    timed(total * esize, [&] { return opt_.host_backend->allreduce(buf, total, wire, op); },
-          &status);
+    timed(plan, total * esize, entries,
+          [&] { return opt_.host_backend->allreduce(buf, total, wire, op); }, &status);
   }
   if (!status.is_ok()) return status;
   if (plan.op == ReduceOp::kAverage && total > 0) {
     ops::divide(buf, total, wire, static_cast<double>(opt_.size));
   }
   if (!direct) {
+    int64_t t0 = Timeline::now_ns();
     size_t offset = 0;
     for (PendingRequest* e : entries) {
       if (e->elements) ops::cast(e->output.data, dtype, buf + offset, wire, e->elements);
       offset += e->elements * esize;
     }
+    trace(Lane::kCollective, "unpack", "unpack", t0, Timeline::now_ns(),
+          {{"plan", static_cast<int64_t>(plan.seq)}, {"bytes", static_cast<int64_t>(offset)}});
   }
   return Status::ok();
 }
@@ -286,8 +339,8 @@ Status Engine::run_broadcast(const coord::Plan& plan, PendingRequest& e) {
   size_t bytes = e.elements * dtype_size(e.input.dtype);
   Status status;
   if (bytes > 0) {
-    timed(bytes, [&] { return opt_.host_backend->broadcast(e.input.data, bytes, plan.root); },
-          &status);
+    timed(plan, bytes, {&e},
+          [&] { return opt_.host_backend->broadcast(e.input.data, bytes, plan.root); }, &status);
   }
   return status;
 }
@@ -322,7 +375,8 @@ Status Engine::run_allgather(const coord::Plan& plan, PendingRequest& e) {
   }
   Status status;
   if (total > 0) {
-    timed(total, [&] { return opt_.host_backend->allgather(e.input.data, out, bytes_per_rank); },
+    timed(plan, total, {&e},
+          [&] { return opt_.host_backend->allgather(e.input.data, out, bytes_per_rank); },
           &status);
   }
   return status.is_ok() ? local : status;

@@ -20,6 +20,7 @@
 #include "ops/backend.h"
 #include "runtime/config.h"
 #include "runtime/tensor_queue.h"
+#include "runtime/timeline.h"
 #include "runtime/topology.h"
 
 namespace quorum {
@@ -33,6 +34,8 @@ class Engine {
     coord::ControlClient* client = nullptr;  // not owned
     ops::Backend* host_backend = nullptr;    // not owned
     const Topology* topology = nullptr;      // not owned
+    // Where the current timeline (if any) is published; not owned, may be null.
+    const std::atomic<std::shared_ptr<Timeline>>* timeline = nullptr;
   };
 
   explicit Engine(Options options);
@@ -45,7 +48,8 @@ class Engine {
 
   Status submit(PendingRequest&& request) { return queue_.push(std::move(request)); }
 
-  void count_step() { steps_.fetch_add(1, std::memory_order_relaxed); }
+  // Counts a step; returns its number (from 1).
+  uint64_t count_step() { return steps_.fetch_add(1, std::memory_order_relaxed) + 1; }
   Stats stats() const;
 
  private:
@@ -55,14 +59,18 @@ class Engine {
   void pump();
   void send_readiness();
   void receive_plans();
-  void handle_batch(coord::PlanBatch& batch);
-  void execute(const coord::Plan& plan);
+  void handle_batch(coord::PlanBatch& batch, int64_t received_ns);
+  void execute(const coord::Plan& plan, int64_t received_ns);
+  // Records a complete event on the timeline, if one is running.
+  void trace(Lane lane, const char* cat, std::string name, int64_t start_ns, int64_t end_ns,
+             std::vector<TimelineArg> args);
   Status run_allreduce(const coord::Plan& plan, const std::vector<PendingRequest*>& entries);
   Status run_broadcast(const coord::Plan& plan, PendingRequest& entry);
   Status run_allgather(const coord::Plan& plan, PendingRequest& entry);
   void complete(const std::string& name, const Status& status);
   void fail_everything(const std::string& reason);
-  void timed(size_t bytes, const std::function<Status()>& collective, Status* status);
+  void timed(const coord::Plan& plan, size_t bytes, const std::vector<PendingRequest*>& entries,
+             const std::function<Status()>& collective, Status* status);
 
   Options opt_;
   TensorQueue queue_;
@@ -72,7 +80,12 @@ class Engine {
   std::atomic<bool> stop_requested_{false};
 
   // Engine thread only.
-  std::deque<coord::Message> inbox_;  // received, not yet handled
+  struct Received {
+    coord::Message message;
+    int64_t at_ns;  // when this rank read it
+  };
+  std::deque<Received> inbox_;        // received, not yet handled
+  Timeline* tl_ = nullptr;            // the timeline while a plan batch runs, else null
   std::string lost_reason_;           // why the control connection failed, once it has
   std::unordered_map<std::string, PendingRequest> pending_;   // sent, awaiting a plan
   std::unordered_map<std::string, uint32_t> id_by_name_;

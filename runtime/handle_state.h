@@ -15,7 +15,8 @@
 namespace quorum::detail {
 
 struct HandleState {
-  explicit HandleState(DoneCallback cb) : callback(std::move(cb)) {}
+  HandleState(std::string tensor, DoneCallback cb)
+      : name(std::move(tensor)), callback(std::move(cb)) {}
 
   void complete(Status s) {
     if (callback) {
@@ -49,6 +50,7 @@ struct HandleState {
     return done;
   }
 
+  const std::string name;  // the tensor, for errors and the timeline
   std::mutex mu;
   std::condition_variable cv;
   bool done = false;

@@ -119,8 +119,12 @@ Status Runtime::start() {
       client_->connect(dial_host(rv.host), rv.port, {rank_, size_, rv.token},
                        to_duration(config_.connect_timeout_sec), &welcome, &midpoint_ns);
   QUORUM_RETURN_IF_ERROR(all_ok(comm_, connected));
-  clock_offset_us_ =
-      rank_ == 0 ? 0.0 : static_cast<double>(welcome.coordinator_clock_ns - midpoint_ns) / 1e3;
+  // On rank 0's host both clocks are the same CLOCK_MONOTONIC; elsewhere estimate the offset
+  // from the handshake's round trip (accurate to about half its asymmetry).
+  clock_offset_us_ = rv.host == this_host()
+                         ? 0.0
+                         : static_cast<double>(welcome.coordinator_clock_ns - midpoint_ns) / 1e3;
+  run_id_ = run_id_from_token(rv.token);
   QLOG(kInfo, kInit) << "connected to the coordinator at " << rv.host << ":" << rv.port << " ("
                      << size_ << " ranks, " << local_size_ << " on this host"
                      << (topology_ ? ", " + topology_->summary() : std::string()) << ")";
@@ -133,9 +137,34 @@ Status Runtime::start() {
   eo.client = client_.get();
   eo.host_backend = backend_.get();
   eo.topology = topology_.get();
+  eo.timeline = &timeline_;
   engine_ = std::make_unique<Engine>(eo);
   engine_->start();
+  if (!config_.timeline.empty()) QUORUM_RETURN_IF_ERROR(start_timeline(config_.timeline));
   return Status::ok();
+}
+
+Status Runtime::start_timeline(const std::string& path) {
+  std::lock_guard lk(timeline_mu_);
+  Timeline::Meta meta{run_id_, rank_, size_, clock_offset_us_};
+  std::unique_ptr<Timeline> t;
+  QUORUM_RETURN_IF_ERROR(Timeline::open(path, meta,
+                                        static_cast<size_t>(config_.timeline_max_mb) << 20,
+                                        size_t{1} << 16, &t));
+  std::shared_ptr<Timeline> old = timeline_.exchange(std::shared_ptr<Timeline>(std::move(t)));
+  if (old) old->stop();
+  return Status::ok();
+}
+
+void Runtime::stop_timeline() {
+  std::lock_guard lk(timeline_mu_);
+  std::shared_ptr<Timeline> old = timeline_.exchange(nullptr);
+  if (!old) return;
+  old->stop();
+  if (old->dropped() > 0) {
+    QLOG(kWarn, kInit) << "timeline " << old->file() << ": " << old->dropped()
+                       << " events dropped (queue full or size cap)";
+  }
 }
 
 Status Runtime::enqueue(PendingRequest&& request) {
@@ -170,6 +199,7 @@ Status Runtime::shutdown() {
                           << config_.shutdown_timeout_sec << " s; stopping the coordinator";
     }
   }
+  stop_timeline();
   stop_io();
   Stats s = engine_->stats();
   QLOG(kInfo, kInit) << "shut down after " << s.plans << " plans, " << s.tensors << " tensors";

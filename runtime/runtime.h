@@ -5,7 +5,9 @@
 
 #include <mpi.h>
 
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -15,6 +17,7 @@
 #include "ops/mpi_backend.h"
 #include "runtime/config.h"
 #include "runtime/engine.h"
+#include "runtime/timeline.h"
 #include "runtime/topology.h"
 
 namespace quorum {
@@ -38,6 +41,12 @@ class Runtime {
   Status enqueue(PendingRequest&& request);
   Engine& engine() { return *engine_; }
 
+  // Starts writing a timeline to `path` (per-rank file names), replacing a running one.
+  Status start_timeline(const std::string& path);
+  void stop_timeline();
+  // The running timeline, or null; thread-safe.
+  std::shared_ptr<Timeline> timeline() const { return timeline_.load(); }
+
  private:
   Runtime() = default;
   Status start();
@@ -56,6 +65,9 @@ class Runtime {
   std::unique_ptr<ops::MpiBackend> backend_;
   std::unique_ptr<Engine> engine_;
   double clock_offset_us_ = 0;  // rank 0's steady clock minus ours, measured at connect
+  std::string run_id_;          // the same on every rank of this run; names its timelines
+  std::atomic<std::shared_ptr<Timeline>> timeline_;
+  std::mutex timeline_mu_;      // serialises start/stop
   bool shut_down_ = false;
 };
 

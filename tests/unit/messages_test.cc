@@ -62,6 +62,7 @@ PlanBatch sample_batch() {
   b.assignments = {{0, "a"}, {1, "fc.weight"}, {4000000000u, std::string(300, 'n')}};
   Plan ar = plan(7, PlanKind::kAllreduce, DataType::kI64, {0, 1, 2});
   ar.op = ReduceOp::kProduct;
+  ar.last_ranks = {3, 0, 1};
   Plan bc = plan(8, PlanKind::kBroadcast, DataType::kU8, {5});
   bc.device = Device::Kind::kCuda;
   bc.root = 2;
@@ -252,6 +253,8 @@ std::vector<uint8_t> plan_payload(uint8_t kind, uint8_t op, uint8_t dtype, uint8
   w.i32(0);
   w.u32(1);
   w.u32(0);     // ids
+  w.u32(1);
+  w.i32(0);     // last_ranks
   w.u32(dims);  // dim0_per_rank
   for (uint32_t i = 0; i < dims; ++i) w.i64(1);
   w.u8(code);

@@ -90,8 +90,15 @@ QUORUM_EXPORT Status wait(const Handle& handle);
 // True once the operation has completed.
 QUORUM_EXPORT bool poll(const Handle& handle);
 
-// Marks the end of a training step (for statistics and, later, the timeline and sync policy).
+// Marks the end of a training step (statistics, timeline step marks, later the sync policy).
 QUORUM_EXPORT void mark_step();
+
+// Starts this rank's Chrome-trace timeline (format: docs/timeline-format.md); rank R writes
+// `path` with ".rankR" before the extension. Replaces a running timeline. Any thread; not
+// collective (each rank decides for itself). QUORUM_TIMELINE=path starts one at init.
+QUORUM_EXPORT Status start_timeline(const std::string& path);
+// Flushes and closes the running timeline, if any.
+QUORUM_EXPORT void stop_timeline();
 
 // Counters of this rank's runtime since init.
 struct Stats {
