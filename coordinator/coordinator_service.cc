@@ -1,6 +1,7 @@
 #include "coordinator/coordinator_service.h"
 
 #include <algorithm>
+#include <unordered_set>
 
 #include "coordinator/fusion_planner.h"
 
@@ -10,6 +11,7 @@ CoordinatorService::CoordinatorService(ServiceOptions options)
     : options_(options),
       known_(static_cast<size_t>(options.size)),
       table_(options.size),
+      learner_(std::min(options.bucket_bytes, options.fusion_threshold)),
       departed_(static_cast<size_t>(options.size), false) {}
 
 uint32_t CoordinatorService::id_for(const std::string& name) {
@@ -58,6 +60,9 @@ std::vector<Outgoing> CoordinatorService::on_ready(int rank, const Ready& ready,
     }
     if (auto outcome = table_.submit(rank, id, *request, e.dim0, now)) {
       if (outcome->ready) {
+        if (outcome->ready->request.kind == CollectiveKind::kAllreduce) {
+          learner_.observe_ready(*outcome->ready);
+        }
         held_.push_back(std::move(*outcome->ready));
       } else {
         fail_id(id, StatusCode::kMismatch, outcome->error);
@@ -98,6 +103,10 @@ std::vector<Outgoing> CoordinatorService::on_lost(int rank, const std::string& w
   return flush(now, true);
 }
 
+void CoordinatorService::set_bucket_bytes(size_t bytes) {
+  learner_.set_bucket_bytes(std::min(bytes, options_.fusion_threshold));
+}
+
 std::vector<Outgoing> CoordinatorService::on_timer(Clock::time_point now) {
   return flush(now, false);
 }
@@ -119,14 +128,29 @@ std::vector<Outgoing> CoordinatorService::flush(Clock::time_point now, bool forc
   error_plans_.clear();
   if (!held_.empty()) {
     size_t held_bytes = 0;
-    for (const auto& t : held_) held_bytes += t.wire_bytes;
-    // Hold a partial bucket only while more allreduces are on their way and the oldest ready
-    // tensor has waited less than the cycle time.
-    bool release = force || !table_.has_partial_allreduce() ||
-                   held_bytes >= options_.fusion_threshold || now >= *deadline();
-    if (release) {
-      for (Plan& p : plan_fusion(held_, options_.fusion_threshold)) plans.push_back(std::move(p));
-      held_.clear();
+    std::unordered_set<uint32_t> ready_ids;
+    for (const auto& t : held_) {
+      held_bytes += t.wire_bytes;
+      ready_ids.insert(t.id);
+    }
+    // Nothing else on its way, a full buffer, or an explicit flush: everything goes.
+    bool all = force || !table_.has_partial_allreduce() ||
+               held_bytes >= options_.fusion_threshold;
+    std::vector<ReadyTensor> release, keep;
+    for (ReadyTensor& t : held_) {
+      // A tensor goes when its learned bucket is complete, when it has waited the cycle time,
+      // or when it is not an allreduce (those never fuse).
+      bool go = all || t.request.kind != CollectiveKind::kAllreduce ||
+                learner_.complete(t.id, ready_ids) || now >= t.last_arrival + options_.cycle_time;
+      (go ? release : keep).push_back(std::move(t));
+    }
+    held_ = std::move(keep);
+    if (!release.empty()) {
+      for (const ReadyTensor& t : release) learner_.observe_planned(t.id);
+      for (Plan& p : plan_fusion(release, options_.fusion_threshold,
+                                 [this](uint32_t id) { return learner_.bucket_of(id); })) {
+        plans.push_back(std::move(p));
+      }
     }
   }
   if (plans.empty() && assignments_.empty()) return {};

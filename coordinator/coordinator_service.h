@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "coordinator/bucket_learner.h"
 #include "coordinator/messages.h"
 #include "coordinator/readiness_table.h"
 
@@ -19,6 +20,7 @@ struct ServiceOptions {
   int size = 1;
   size_t fusion_threshold = 64u << 20;
   Clock::duration cycle_time = std::chrono::milliseconds(1);
+  size_t bucket_bytes = 1u << 20;  // target size of learned buckets (capped by the threshold)
 };
 
 // A message for one rank, or for every rank that has not departed (rank == kAllRanks).
@@ -45,6 +47,8 @@ class CoordinatorService {
   bool all_departed() const;
   bool departed(int rank) const { return departed_[static_cast<size_t>(rank)]; }
   uint64_t plans_emitted() const { return next_seq_; }
+  const BucketLearner& learner() const { return learner_; }
+  void set_bucket_bytes(size_t bytes);
 
  private:
   uint32_t id_for(const std::string& name);
@@ -57,6 +61,7 @@ class CoordinatorService {
   std::vector<std::string> names_;
   std::vector<std::unordered_map<uint32_t, TensorRequest>> known_;  // per rank, by id
   ReadinessTable table_;
+  BucketLearner learner_;
   std::vector<ReadyTensor> held_;           // validated, waiting to be planned
   std::vector<IdAssignment> assignments_;   // not yet announced
   std::vector<Plan> error_plans_;           // not yet announced

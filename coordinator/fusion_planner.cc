@@ -34,27 +34,35 @@ bool same_bucket(const Plan& p, const ReadyTensor& t) {
 
 }  // namespace
 
-std::vector<Plan> plan_fusion(const std::vector<ReadyTensor>& ready, size_t threshold_bytes) {
+std::vector<Plan> plan_fusion(const std::vector<ReadyTensor>& ready, size_t threshold_bytes,
+                              const std::function<int(uint32_t)>& bucket_of) {
   std::vector<Plan> plans;
-  // Open buckets: index into `plans` and the bytes they hold.
-  std::vector<std::pair<size_t, size_t>> open;
+  // Open buckets: index into `plans`, the bytes they hold, and their learned bucket.
+  struct Open {
+    size_t plan;
+    size_t bytes;
+    int learned;
+  };
+  std::vector<Open> open;
   for (const ReadyTensor& t : ready) {
     if (t.request.kind != CollectiveKind::kAllreduce || t.wire_bytes > threshold_bytes ||
         threshold_bytes == 0) {
       plans.push_back(single(t));
       continue;
     }
-    auto it = std::find_if(open.begin(), open.end(),
-                           [&](const auto& o) { return same_bucket(plans[o.first], t); });
-    if (it != open.end() && it->second + t.wire_bytes <= threshold_bytes) {
-      plans[it->first].ids.push_back(t.id);
-      plans[it->first].last_ranks.push_back(t.last_rank);
-      it->second += t.wire_bytes;
+    int learned = bucket_of ? bucket_of(t.id) : -1;
+    auto it = std::find_if(open.begin(), open.end(), [&](const Open& o) {
+      return o.learned == learned && same_bucket(plans[o.plan], t);
+    });
+    if (it != open.end() && it->bytes + t.wire_bytes <= threshold_bytes) {
+      plans[it->plan].ids.push_back(t.id);
+      plans[it->plan].last_ranks.push_back(t.last_rank);
+      it->bytes += t.wire_bytes;
       continue;
     }
     if (it != open.end()) open.erase(it);  // full: later tensors start a new bucket
     plans.push_back(single(t));
-    open.push_back({plans.size() - 1, t.wire_bytes});
+    open.push_back({plans.size() - 1, t.wire_bytes, learned});
   }
   return plans;
 }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <vector>
 
 #include "coordinator/messages.h"
@@ -13,7 +14,9 @@
 
 namespace quorum::coord {
 
-// Returns the plans for `ready` (sequence numbers left 0 for the caller to assign).
-std::vector<Plan> plan_fusion(const std::vector<ReadyTensor>& ready, size_t threshold_bytes);
+// Returns the plans for `ready` (sequence numbers left 0 for the caller to assign). With
+// `bucket_of`, tensors of different learned buckets (see BucketLearner) never share a plan.
+std::vector<Plan> plan_fusion(const std::vector<ReadyTensor>& ready, size_t threshold_bytes,
+                              const std::function<int(uint32_t)>& bucket_of = nullptr);
 
 }  // namespace quorum::coord

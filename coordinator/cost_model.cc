@@ -1,0 +1,181 @@
+#include "coordinator/cost_model.h"
+
+#include <bit>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+
+namespace quorum::coord {
+namespace {
+
+// Below this relative determinant the two columns of the weighted design matrix are (nearly)
+// parallel, e.g. every sample has the same size, and alpha cannot be told from beta.
+constexpr double kMinRelativeDeterminant = 1e-6;
+
+size_t index(Algorithm a) { return static_cast<size_t>(a); }
+
+}  // namespace
+
+std::string_view algorithm_name(Algorithm a) {
+  switch (a) {
+    case Algorithm::kNative:
+      return "native";
+    case Algorithm::kRing:
+      return "ring";
+    case Algorithm::kTree:
+      return "tree";
+  }
+  return "invalid-algorithm";
+}
+
+CostTerms cost_terms(Algorithm a, size_t bytes, int ranks) {
+  if (ranks < 2) return {};
+  const double p = ranks;
+  const auto n = static_cast<double>(bytes);
+  switch (a) {
+    case Algorithm::kNative:
+    case Algorithm::kRing:
+      return {2 * (p - 1), 2 * ((p - 1) / p) * n};
+    case Algorithm::kTree: {
+      const auto u = static_cast<unsigned>(ranks);
+      // log2 of the largest power of two <= p, plus fold-in and fold-out when p is not one.
+      const double steps = (std::bit_width(u) - 1) + (std::has_single_bit(u) ? 0 : 2);
+      return {steps, steps * n};
+    }
+  }
+  return {};
+}
+
+CostModel::CostModel(CostModelOptions options) : options_(options) {
+  bool any = false;
+  for (bool allowed : options_.allowed) any = any || allowed;
+  if (!any || options_.window == 0) {
+    std::fprintf(stderr, "quorum: CostModel needs an allowed algorithm and a non-empty window\n");
+    std::abort();
+  }
+}
+
+int CostModel::size_bucket(size_t bytes) { return static_cast<int>(std::bit_width(bytes)); }
+
+void CostModel::observe(Algorithm a, size_t bytes, int ranks, double seconds) {
+  if (ranks < 2 || !std::isfinite(seconds) || seconds <= 0) return;
+  Track& track = tracks_[index(a)];
+  const Sample sample{bytes, ranks, seconds};
+  if (track.samples.size() < options_.window) {
+    track.samples.push_back(sample);
+  } else {
+    --track.per_bucket[static_cast<size_t>(size_bucket(track.samples[track.next].bytes))];
+    track.samples[track.next] = sample;
+    track.next = (track.next + 1) % options_.window;
+  }
+  ++track.per_bucket[static_cast<size_t>(size_bucket(bytes))];
+  refit(a);
+}
+
+void CostModel::refit(Algorithm a) {
+  Track& track = tracks_[index(a)];
+  track.fitted = false;
+  if (track.samples.size() < options_.min_samples) return;
+  // Minimise sum w (A alpha + B beta - t)^2 with w = 1/t^2, i.e. relative error: unweighted,
+  // the largest transfers would decide alpha, which only the small ones can measure.
+  double saa = 0, sab = 0, sbb = 0, sat = 0, sbt = 0, stt = 0;
+  for (const Sample& s : track.samples) {
+    const CostTerms c = cost_terms(a, s.bytes, s.ranks);
+    const double w = 1 / (s.seconds * s.seconds);
+    saa += w * c.alpha_terms * c.alpha_terms;
+    sab += w * c.alpha_terms * c.beta_terms;
+    sbb += w * c.beta_terms * c.beta_terms;
+    sat += w * c.alpha_terms * s.seconds;
+    sbt += w * c.beta_terms * s.seconds;
+    stt += w * s.seconds * s.seconds;
+  }
+  const double det = saa * sbb - sab * sab;
+  if (!(saa > 0 && sbb > 0) || det <= kMinRelativeDeterminant * saa * sbb) return;
+  AlphaBeta fit{(sbb * sat - sab * sbt) / det, (saa * sbt - sab * sat) / det};
+  if (fit.alpha < 0 || fit.beta < 0) {
+    // A negative cost is noise around a term too small to measure. With two unknowns the
+    // non-negative optimum lies on an axis: take the better of beta alone and alpha alone.
+    auto residual = [&](const AlphaBeta& f) {
+      return stt - 2 * (f.alpha * sat + f.beta * sbt) + f.alpha * f.alpha * saa +
+             2 * f.alpha * f.beta * sab + f.beta * f.beta * sbb;
+    };
+    const AlphaBeta beta_only{0, sbt / sbb};
+    const AlphaBeta alpha_only{sat / saa, 0};
+    fit = residual(beta_only) <= residual(alpha_only) ? beta_only : alpha_only;
+  }
+  if (!std::isfinite(fit.alpha) || !std::isfinite(fit.beta) || fit.alpha + fit.beta <= 0) return;
+  track.fit = fit;
+  track.fitted = true;
+}
+
+AlphaBeta CostModel::params(Algorithm a) const {
+  const Track& track = tracks_[index(a)];
+  return track.fitted ? track.fit : options_.priors[index(a)];
+}
+
+bool CostModel::fitted(Algorithm a) const { return tracks_[index(a)].fitted; }
+
+size_t CostModel::samples(Algorithm a) const { return tracks_[index(a)].samples.size(); }
+
+double CostModel::predict(Algorithm a, size_t bytes, int ranks) const {
+  const AlphaBeta ab = params(a);
+  const CostTerms c = cost_terms(a, bytes, ranks);
+  return c.alpha_terms * ab.alpha + c.beta_terms * ab.beta;
+}
+
+Algorithm CostModel::choose(size_t bytes, int ranks) const {
+  const auto bucket = static_cast<size_t>(size_bucket(bytes));
+  const uint32_t decision = ++decisions_[bucket];
+  int best = -1;
+  double best_seconds = std::numeric_limits<double>::infinity();
+  for (int i = 0; i < kNumAlgorithms; ++i) {
+    if (!options_.allowed[static_cast<size_t>(i)]) continue;
+    const double t = predict(static_cast<Algorithm>(i), bytes, ranks);
+    if (best < 0 || t < best_seconds) {
+      best = i;
+      best_seconds = t;
+    }
+  }
+  if (options_.explore_every == 0 || decision % options_.explore_every != 0) {
+    return static_cast<Algorithm>(best);
+  }
+  // Exploration: the least-observed allowed alternative in this bucket, if it is short of
+  // samples. Bounded to one decision in explore_every, and to buckets that lack data.
+  int pick = best;
+  uint32_t fewest = std::numeric_limits<uint32_t>::max();
+  for (int i = 0; i < kNumAlgorithms; ++i) {
+    const auto ui = static_cast<size_t>(i);
+    if (!options_.allowed[ui] || i == best) continue;
+    const uint32_t have = tracks_[ui].per_bucket[bucket];
+    if (have < options_.explore_min_samples && have < fewest) {
+      pick = i;
+      fewest = have;
+    }
+  }
+  return static_cast<Algorithm>(pick);
+}
+
+std::optional<size_t> CostModel::crossover_bytes(int ranks) const {
+  if (ranks < 2) return std::nullopt;
+  auto ring_wins = [&](size_t n) {
+    return predict(Algorithm::kRing, n, ranks) < predict(Algorithm::kTree, n, ranks);
+  };
+  // Both are lines in n: ring - tree = gap - n * gain, gain being what ring saves per byte.
+  const AlphaBeta ring = params(Algorithm::kRing), tree = params(Algorithm::kTree);
+  const CostTerms r = cost_terms(Algorithm::kRing, 1, ranks);
+  const CostTerms t = cost_terms(Algorithm::kTree, 1, ranks);
+  const double gap = r.alpha_terms * ring.alpha - t.alpha_terms * tree.alpha;
+  const double gain = t.beta_terms * tree.beta - r.beta_terms * ring.beta;
+  if (gap < 0) return 0;
+  if (gain <= 0) return std::nullopt;
+  const double at = std::floor(gap / gain) + 1;
+  if (!(at < 0x1p62)) return std::nullopt;
+  auto n = static_cast<size_t>(at);
+  // The closed form can be off by rounding at the boundary; settle it against predict().
+  for (int i = 0; i < 4 && n > 0 && ring_wins(n - 1); ++i) --n;
+  for (int i = 0; i < 4 && !ring_wins(n); ++i) ++n;
+  return n;
+}
+
+}  // namespace quorum::coord

@@ -1,0 +1,45 @@
+// Allreduce algorithms built on MPI point-to-point calls (MPI_Isend/MPI_Irecv only), so the
+// runtime can pick ring or tree by its cost model instead of leaving the choice to MPI.
+//
+// Contracts common to both functions:
+// - Collective over `comm`: every rank calls the same function with the same `count`, `t`, `op`
+//   (and `segment_bytes`), in the same order relative to other calls on `comm`. One thread at a
+//   time per communicator.
+// - `buf` holds `count` elements of `t` on entry and the reduction over all ranks on return. `t`
+//   is a wire dtype (not f16/bf16) and `op` is not Average (reduce with Sum and divide); anything
+//   else returns kInvalidArgument without communicating.
+// - The result is bitwise identical on every rank: each element is combined in one fixed order
+//   on one rank and copied to the others (ring), or both partners of an exchange apply the same
+//   operation with the lower rank's operand first (tree).
+// - Every request is waited on with wait_request(), which calls `progress` between polls.
+// - MPI errors come back as Status naming the call only if `comm` has MPI_ERRORS_RETURN. After an
+//   error, `buf` is unspecified, outstanding receives are cancelled, and `comm` should be treated
+//   as broken (peers may still be mid-collective).
+// - Tags 0x7100..0x7112 (see p2p_allreduce.cc) are reserved on `comm` for these algorithms.
+#pragma once
+
+#include <mpi.h>
+
+#include <cstddef>
+#include <functional>
+
+#include "quorum/types.h"
+
+namespace quorum::ops {
+
+// Ring: reduce-scatter then allgather over neighbours (rank - 1 -> rank -> rank + 1). The buffer
+// is split into `size` blocks whose element counts differ by at most one (count < size and
+// count == 0 are fine). Each of the 2(size - 1) steps moves one block in segments of at most
+// `segment_bytes` (at least one element), with a window of two segments in flight each way, so
+// the scratch memory is two segments however large the message is.
+Status ring_allreduce(MPI_Comm comm, void* buf, size_t count, DataType t, ReduceOp op,
+                      const std::function<void()>& progress, size_t segment_bytes = 1 << 20);
+
+// Tree: recursive doubling, log2(p') full-buffer exchanges where p' is the largest power of two
+// not above the rank count. The first 2(size - p') ranks fold in pairwise first (even rank sends
+// its buffer to the odd one and later receives the result from it), which adds two steps for a
+// rank count that is not a power of two. Exchanges are segmented like the ring (1 MiB).
+Status tree_allreduce(MPI_Comm comm, void* buf, size_t count, DataType t, ReduceOp op,
+                      const std::function<void()>& progress);
+
+}  // namespace quorum::ops

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Ranks killed with SIGKILL mid-run leave timeline files that still parse as JSON (the writer
+# keeps each file valid at every moment). The PIDs to kill come from the files' own metadata.
+set -euo pipefail
+mpiexec=$1 demo=$2
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+QUORUM_TIMELINE="$dir/t.json" "$mpiexec" -n 2 "$demo" --steps 100000000 --quiet \
+  >"$dir/out" 2>&1 &
+launcher=$!
+count_events() { python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["traceEvents"]))' "$1" 2>/dev/null || echo 0; }
+for _ in $(seq 1 200); do   # up to 20 s for both ranks to have written a few hundred events
+  if [ -f "$dir/t.rank0.json" ] && [ -f "$dir/t.rank1.json" ] &&
+     [ "$(count_events "$dir/t.rank0.json")" -gt 300 ] && [ "$(count_events "$dir/t.rank1.json")" -gt 300 ]; then
+    break
+  fi
+  sleep 0.1
+done
+pids=()
+for f in "$dir"/t.rank*.json; do
+  pids+=("$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["otherData"]["pid"])' "$f")")
+done
+kill -9 "${pids[@]}"   # both at once, mid-run
+wait "$launcher" || true   # mpiexec reports the killed ranks
+for f in "$dir"/t.rank0.json "$dir"/t.rank1.json; do
+  python3 - "$f" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+ev = d["traceEvents"]
+assert d["otherData"]["format"] == "quorum-timeline", "not a quorum trace"
+assert len(ev) > 300, f"only {len(ev)} events"
+print(f"{sys.argv[1].rsplit('/', 1)[1]}: valid JSON after SIGKILL, {len(ev)} events")
+PY
+done

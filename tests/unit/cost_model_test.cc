@@ -1,0 +1,342 @@
+// CostModel: the alpha/beta terms of each algorithm, fitting (exact on noise-free data, close on
+// noisy data, the prior when data are missing or degenerate, a bounded window), the choice and
+// the crossover following the data, and exploration that happens, is bounded and stops once a
+// size bucket has data.
+#include "coordinator/cost_model.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+namespace quorum::coord {
+namespace {
+
+constexpr double kUs = 1e-6;
+constexpr double kPerGBs = 1e-9;  // seconds per byte at 1 GB/s
+
+// Written out independently of cost_terms(), so the tests check the formulas too.
+double ring_seconds(AlphaBeta ab, size_t n, int p) {
+  return 2.0 * (p - 1) * ab.alpha + 2.0 * (p - 1) / p * static_cast<double>(n) * ab.beta;
+}
+
+double tree_seconds(AlphaBeta ab, size_t n, int p) {
+  int log2p = 0;
+  while ((2 << log2p) <= p) ++log2p;
+  const bool pow2 = (1 << log2p) == p;
+  const double steps = log2p + (pow2 ? 0 : 2);
+  return steps * (ab.alpha + static_cast<double>(n) * ab.beta);
+}
+
+double truth(Algorithm a, AlphaBeta ab, size_t n, int p) {
+  return a == Algorithm::kTree ? tree_seconds(ab, n, p) : ring_seconds(ab, n, p);
+}
+
+// Sizes 1 B .. 64 MiB in powers of two.
+std::vector<size_t> sizes() {
+  std::vector<size_t> out;
+  for (int k = 0; k <= 26; ++k) out.push_back(size_t{1} << k);
+  return out;
+}
+
+void feed(CostModel& m, Algorithm a, AlphaBeta ab, int p, int repeats = 1) {
+  for (int r = 0; r < repeats; ++r) {
+    for (size_t n : sizes()) m.observe(a, n, p, truth(a, ab, n, p));
+  }
+}
+
+CostModelOptions ring_and_tree_only() {
+  CostModelOptions o;
+  o.allowed = {false, true, true};
+  o.explore_every = 0;
+  return o;
+}
+
+TEST(CostModel, Names) {
+  EXPECT_EQ(algorithm_name(Algorithm::kNative), "native");
+  EXPECT_EQ(algorithm_name(Algorithm::kRing), "ring");
+  EXPECT_EQ(algorithm_name(Algorithm::kTree), "tree");
+}
+
+TEST(CostModel, TermsPerAlgorithm) {
+  CostTerms ring = cost_terms(Algorithm::kRing, 1000, 4);
+  EXPECT_DOUBLE_EQ(ring.alpha_terms, 6);
+  EXPECT_DOUBLE_EQ(ring.beta_terms, 1500);
+  CostTerms native = cost_terms(Algorithm::kNative, 1000, 4);
+  EXPECT_DOUBLE_EQ(native.alpha_terms, 6);
+  EXPECT_DOUBLE_EQ(native.beta_terms, 1500);
+  // Recursive doubling: log2 p exchanges; a non-power of two adds fold-in and fold-out.
+  for (auto [p, steps] : std::vector<std::pair<int, double>>{
+           {2, 1}, {3, 3}, {4, 2}, {5, 4}, {7, 4}, {8, 3}, {12, 5}}) {
+    CostTerms tree = cost_terms(Algorithm::kTree, 1000, p);
+    EXPECT_DOUBLE_EQ(tree.alpha_terms, steps) << p;
+    EXPECT_DOUBLE_EQ(tree.beta_terms, steps * 1000) << p;
+  }
+  for (Algorithm a : {Algorithm::kNative, Algorithm::kRing, Algorithm::kTree}) {
+    CostTerms one = cost_terms(a, 1000, 1);
+    EXPECT_EQ(one.alpha_terms, 0);
+    EXPECT_EQ(one.beta_terms, 0);
+  }
+}
+
+TEST(CostModel, PriorWithoutSamples) {
+  CostModel m;
+  const AlphaBeta prior{5 * kUs, 0.2 * kPerGBs};
+  for (Algorithm a : {Algorithm::kNative, Algorithm::kRing, Algorithm::kTree}) {
+    EXPECT_FALSE(m.fitted(a));
+    EXPECT_EQ(m.samples(a), 0u);
+    EXPECT_DOUBLE_EQ(m.params(a).alpha, prior.alpha);
+    EXPECT_DOUBLE_EQ(m.params(a).beta, prior.beta);
+    for (size_t n : {size_t{0}, size_t{100}, size_t{1} << 24}) {
+      EXPECT_NEAR(m.predict(a, n, 4), truth(a, prior, n, 4), 1e-15) << algorithm_name(a) << n;
+    }
+    EXPECT_EQ(m.predict(a, 1 << 20, 1), 0);
+  }
+}
+
+TEST(CostModel, TooFewSamplesKeepThePrior) {
+  CostModel m;
+  const AlphaBeta ab{1 * kUs, 1 * kPerGBs};
+  for (size_t n : {size_t{8}, size_t{1} << 20, size_t{1} << 24}) {
+    m.observe(Algorithm::kRing, n, 4, truth(Algorithm::kRing, ab, n, 4));
+  }
+  EXPECT_EQ(m.samples(Algorithm::kRing), 3u);
+  EXPECT_FALSE(m.fitted(Algorithm::kRing));
+  EXPECT_DOUBLE_EQ(m.params(Algorithm::kRing).alpha, 5 * kUs);
+  m.observe(Algorithm::kRing, 4096, 4, truth(Algorithm::kRing, ab, 4096, 4));
+  EXPECT_TRUE(m.fitted(Algorithm::kRing));
+}
+
+TEST(CostModel, DegenerateSamplesKeepThePrior) {
+  // Every sample the same size: alpha and beta cannot be separated.
+  CostModel m;
+  const AlphaBeta ab{1 * kUs, 1 * kPerGBs};
+  for (int i = 0; i < 50; ++i) {
+    m.observe(Algorithm::kTree, 4096, 4, truth(Algorithm::kTree, ab, 4096, 4));
+  }
+  EXPECT_FALSE(m.fitted(Algorithm::kTree));
+  EXPECT_DOUBLE_EQ(m.params(Algorithm::kTree).alpha, 5 * kUs);
+  EXPECT_DOUBLE_EQ(m.params(Algorithm::kTree).beta, 0.2 * kPerGBs);
+}
+
+TEST(CostModel, UninformativeObservationsAreIgnored) {
+  CostModel m;
+  m.observe(Algorithm::kRing, 1024, 1, 1e-5);  // one rank moves nothing
+  m.observe(Algorithm::kRing, 1024, 4, 0);
+  m.observe(Algorithm::kRing, 1024, 4, -1);
+  m.observe(Algorithm::kRing, 1024, 4, std::nan(""));
+  m.observe(Algorithm::kRing, 1024, 4, INFINITY);
+  EXPECT_EQ(m.samples(Algorithm::kRing), 0u);
+}
+
+TEST(CostModel, NoiseFreeFitRecoversAlphaAndBeta) {
+  CostModel m;
+  const AlphaBeta ring{3 * kUs, 0.1 * kPerGBs};
+  const AlphaBeta tree{8 * kUs, 0.4 * kPerGBs};
+  const AlphaBeta native{2 * kUs, 0.15 * kPerGBs};
+  feed(m, Algorithm::kRing, ring, 4);
+  feed(m, Algorithm::kTree, tree, 4);
+  feed(m, Algorithm::kTree, tree, 3);  // mixed rank counts fit the same coefficients
+  feed(m, Algorithm::kNative, native, 2);
+  for (auto [a, want] : std::vector<std::pair<Algorithm, AlphaBeta>>{
+           {Algorithm::kRing, ring}, {Algorithm::kTree, tree}, {Algorithm::kNative, native}}) {
+    ASSERT_TRUE(m.fitted(a)) << algorithm_name(a);
+    EXPECT_NEAR(m.params(a).alpha, want.alpha, want.alpha * 1e-9) << algorithm_name(a);
+    EXPECT_NEAR(m.params(a).beta, want.beta, want.beta * 1e-9) << algorithm_name(a);
+  }
+}
+
+TEST(CostModel, NoisyFitStaysWithinTolerance) {
+  CostModel m;
+  const AlphaBeta ring{4 * kUs, 0.25 * kPerGBs};
+  std::mt19937_64 rng(42);
+  std::uniform_int_distribution<int> log_size(0, 26);
+  std::uniform_real_distribution<double> noise(0.9, 1.1);  // +-10% per sample
+  for (int i = 0; i < 256; ++i) {
+    const size_t n = size_t{1} << log_size(rng);
+    m.observe(Algorithm::kRing, n, 4, truth(Algorithm::kRing, ring, n, 4) * noise(rng));
+  }
+  ASSERT_TRUE(m.fitted(Algorithm::kRing));
+  EXPECT_NEAR(m.params(Algorithm::kRing).alpha, ring.alpha, ring.alpha * 0.05);
+  EXPECT_NEAR(m.params(Algorithm::kRing).beta, ring.beta, ring.beta * 0.05);
+}
+
+TEST(CostModel, NegativeCoefficientIsClampedToZero) {
+  // Pure bandwidth with noise that would pull alpha below zero: a non-negative fit instead.
+  CostModel m;
+  for (size_t n : sizes()) {
+    const double t = 1.5 * n * kPerGBs * (n % 2 == 0 ? 1.0 : 0.5);  // 1-byte samples run fast
+    m.observe(Algorithm::kRing, n, 4, t);
+  }
+  ASSERT_TRUE(m.fitted(Algorithm::kRing));
+  EXPECT_EQ(m.params(Algorithm::kRing).alpha, 0);
+  EXPECT_GT(m.params(Algorithm::kRing).beta, 0);
+}
+
+TEST(CostModel, WindowKeepsOnlyRecentObservations) {
+  CostModelOptions o;
+  o.window = 64;
+  CostModel m(o);
+  const AlphaBeta old_regime{20 * kUs, 2 * kPerGBs};
+  const AlphaBeta new_regime{2 * kUs, 0.1 * kPerGBs};
+  for (int i = 0; i < 100; ++i) {
+    const size_t n = size_t{1} << (i % 27);
+    m.observe(Algorithm::kTree, n, 4, truth(Algorithm::kTree, old_regime, n, 4));
+  }
+  EXPECT_EQ(m.samples(Algorithm::kTree), 64u);
+  EXPECT_NEAR(m.params(Algorithm::kTree).alpha, old_regime.alpha, old_regime.alpha * 1e-9);
+  for (int i = 0; i < 64; ++i) {
+    const size_t n = size_t{1} << (i % 27);
+    m.observe(Algorithm::kTree, n, 4, truth(Algorithm::kTree, new_regime, n, 4));
+  }
+  EXPECT_EQ(m.samples(Algorithm::kTree), 64u);
+  EXPECT_NEAR(m.params(Algorithm::kTree).alpha, new_regime.alpha, new_regime.alpha * 1e-9);
+  EXPECT_NEAR(m.params(Algorithm::kTree).beta, new_regime.beta, new_regime.beta * 1e-9);
+}
+
+TEST(CostModel, ChoosesTreeForTinyAndRingForLargeWhenTheDataSaySo) {
+  CostModel m(ring_and_tree_only());
+  const AlphaBeta link{5 * kUs, 0.2 * kPerGBs};  // same link: ring pays more latency, less volume
+  feed(m, Algorithm::kRing, link, 4);
+  feed(m, Algorithm::kTree, link, 4);
+  EXPECT_EQ(m.choose(8, 4), Algorithm::kTree);
+  EXPECT_EQ(m.choose(4096, 4), Algorithm::kTree);
+  EXPECT_EQ(m.choose(size_t{64} << 20, 4), Algorithm::kRing);
+
+  // If tree measures twice ring's bandwidth, the data win over the formula's shape.
+  CostModel fast_tree(ring_and_tree_only());
+  feed(fast_tree, Algorithm::kRing, link, 4);
+  feed(fast_tree, Algorithm::kTree, {5 * kUs, 0.1 * kPerGBs}, 4);
+  EXPECT_EQ(fast_tree.choose(8, 4), Algorithm::kTree);
+  EXPECT_EQ(fast_tree.choose(size_t{64} << 20, 4), Algorithm::kTree);
+}
+
+TEST(CostModel, NativeWinsTiesAndIsChosenWhenFastest) {
+  CostModelOptions o;
+  o.explore_every = 0;
+  CostModel m(o);
+  // Priors: native == ring, so native (the lower enum) takes large messages.
+  EXPECT_EQ(m.choose(size_t{64} << 20, 4), Algorithm::kNative);
+  feed(m, Algorithm::kNative, {50 * kUs, 1 * kPerGBs}, 4);  // a slow native
+  EXPECT_EQ(m.choose(size_t{64} << 20, 4), Algorithm::kRing);
+}
+
+TEST(CostModel, CrossoverFollowsTheObservations) {
+  CostModel m(ring_and_tree_only());
+  const AlphaBeta link{5 * kUs, 0.2 * kPerGBs};
+  feed(m, Algorithm::kRing, link, 4);
+  feed(m, Algorithm::kTree, link, 4);
+  // p = 4: ring 6a + 1.5nb, tree 2a + 2nb; ring wins above n = 8a/b = 200 kB.
+  std::optional<size_t> c = m.crossover_bytes(4);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_NEAR(static_cast<double>(*c), 8 * link.alpha / link.beta, 2);
+  EXPECT_LT(m.predict(Algorithm::kRing, *c, 4), m.predict(Algorithm::kTree, *c, 4));
+  EXPECT_GE(m.predict(Algorithm::kRing, *c - 1, 4), m.predict(Algorithm::kTree, *c - 1, 4));
+  EXPECT_EQ(m.choose(*c - 1, 4), Algorithm::kTree);
+  EXPECT_EQ(m.choose(*c, 4), Algorithm::kRing);
+
+  // Ring's links turn out slower: a full window of new data moves the crossover up.
+  const AlphaBeta slow_ring{5 * kUs, 0.25 * kPerGBs};
+  feed(m, Algorithm::kRing, slow_ring, 4, 10);
+  std::optional<size_t> later = m.crossover_bytes(4);
+  ASSERT_TRUE(later.has_value());
+  // 6a + 1.5 n b_r = 2a + 2 n b_t  =>  n = 4a / (2 b_t - 1.5 b_r)
+  EXPECT_NEAR(static_cast<double>(*later), 4 * link.alpha / (2 * link.beta - 1.5 * slow_ring.beta),
+              2);
+  EXPECT_GT(*later, *c);
+
+  // So slow that ring never wins.
+  feed(m, Algorithm::kRing, {5 * kUs, 0.5 * kPerGBs}, 4, 10);
+  EXPECT_FALSE(m.crossover_bytes(4).has_value());
+}
+
+TEST(CostModel, CrossoverEdgeCases) {
+  CostModel m;
+  EXPECT_FALSE(m.crossover_bytes(1).has_value());
+  // Two ranks with equal coefficients: ring 2a + nb, tree a + nb: ring never wins.
+  EXPECT_FALSE(m.crossover_bytes(2).has_value());
+  // Three ranks: ring 4a + 4/3 nb, tree 3(a + nb): ring wins above a / (5/3 b) = 15 kB.
+  std::optional<size_t> c = m.crossover_bytes(3);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_NEAR(static_cast<double>(*c), 15000, 2);
+  // A tree with huge latency: ring wins from the first byte.
+  CostModelOptions o;
+  o.priors[static_cast<size_t>(Algorithm::kTree)] = {1000 * kUs, 0.2 * kPerGBs};
+  EXPECT_EQ(CostModel(o).crossover_bytes(4), std::optional<size_t>(0));
+}
+
+TEST(CostModel, SizeBuckets) {
+  EXPECT_EQ(CostModel::size_bucket(0), 0);
+  EXPECT_EQ(CostModel::size_bucket(1), 1);
+  EXPECT_EQ(CostModel::size_bucket(2), 2);
+  EXPECT_EQ(CostModel::size_bucket(3), 2);
+  EXPECT_EQ(CostModel::size_bucket(4), 3);
+  EXPECT_EQ(CostModel::size_bucket(1023), 10);
+  EXPECT_EQ(CostModel::size_bucket(1024), 11);
+  EXPECT_EQ(CostModel::size_bucket(SIZE_MAX), 64);
+}
+
+TEST(CostModel, ExplorationIsEveryNthDecisionWithoutData) {
+  CostModel m;  // explore_every 16, nothing observed
+  // 1 KiB over 4 ranks: the priors favour tree (2a + 2nb vs 6a + 1.5nb).
+  int explored = 0;
+  for (int i = 1; i <= 160; ++i) {
+    Algorithm a = m.choose(1024, 4);
+    if (i % 16 == 0) {
+      // Both alternatives lack data; the lower enum goes first.
+      EXPECT_EQ(a, Algorithm::kNative) << i;
+      ++explored;
+    } else {
+      EXPECT_EQ(a, Algorithm::kTree) << i;
+    }
+  }
+  EXPECT_EQ(explored, 10);
+}
+
+TEST(CostModel, ExplorationStopsOnceTheBucketHasData) {
+  CostModel m;
+  const AlphaBeta link{5 * kUs, 0.2 * kPerGBs};
+  // The engine's loop: choose, run, observe what ran.
+  int explored = 0, last_explored = 0;
+  for (int i = 1; i <= 1000; ++i) {
+    const size_t n = 1024 + static_cast<size_t>(i % 7);  // same bucket
+    Algorithm a = m.choose(n, 4);
+    if (a != Algorithm::kTree) {
+      ++explored;
+      last_explored = i;
+      EXPECT_EQ(i % 16, 0) << "exploration off its schedule at decision " << i;
+    }
+    m.observe(a, n, 4, truth(a, link, n, 4));
+  }
+  // explore_min_samples (3) for each of the two alternatives, then none.
+  EXPECT_EQ(explored, 6);
+  EXPECT_EQ(last_explored, 6 * 16);
+  // Another size bucket has no data for the alternatives yet: it explores on its own schedule.
+  int other = 0;
+  for (int i = 1; i <= 16; ++i) other += m.choose(size_t{1} << 16, 4) != Algorithm::kTree;
+  EXPECT_EQ(other, 1);
+}
+
+TEST(CostModel, ExplorationCanBeDisabledAndIsDeterministic) {
+  CostModelOptions off;
+  off.explore_every = 0;
+  CostModel quiet(off);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(quiet.choose(1024, 4), Algorithm::kTree);
+
+  CostModel a, b;
+  for (int i = 0; i < 200; ++i) {
+    const size_t n = size_t{1} << (i % 24);
+    EXPECT_EQ(a.choose(n, 4), b.choose(n, 4)) << i;
+  }
+}
+
+TEST(CostModel, OnlyAllowedAlgorithmsAreChosenOrExplored) {
+  CostModelOptions o;
+  o.allowed = {false, true, false};
+  CostModel m(o);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(m.choose(size_t{1} << (i % 20), 4), Algorithm::kRing);
+}
+
+}  // namespace
+}  // namespace quorum::coord
