@@ -33,6 +33,11 @@ class CoordinatorServer {
   // Closes the acceptor and every connection (io thread).
   void stop();
 
+  // Feeds a timed collective to the cost model (io thread).
+  void observe(Algorithm algorithm, size_t bytes, double seconds) {
+    service_.observe(algorithm, bytes, seconds);
+  }
+
  private:
   void accept_next();
   void admit(std::shared_ptr<FramedConnection> conn, const Message& first);

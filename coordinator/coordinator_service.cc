@@ -1,6 +1,7 @@
 #include "coordinator/coordinator_service.h"
 
 #include <algorithm>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "coordinator/fusion_planner.h"
@@ -103,6 +104,17 @@ std::vector<Outgoing> CoordinatorService::on_lost(int rank, const std::string& w
   return flush(now, true);
 }
 
+void CoordinatorService::observe(Algorithm algorithm, size_t bytes, double seconds) {
+  model_.observe(algorithm, bytes, options_.size, seconds);
+  if (!options_.adapt_buckets || !model_.fitted(algorithm)) return;
+  // A bucket of n bytes spends alpha / (alpha + n beta) of its time on latency; 40 alpha/beta
+  // keeps that near 2.5%. Bounded so a noisy fit cannot make buckets absurd.
+  AlphaBeta ab = model_.params(algorithm);
+  if (ab.beta <= 0) return;
+  double target = 40.0 * ab.alpha / ab.beta;
+  set_bucket_bytes(static_cast<size_t>(std::clamp(target, 64.0 * 1024, 64.0 * 1024 * 1024)));
+}
+
 void CoordinatorService::set_bucket_bytes(size_t bytes) {
   learner_.set_bucket_bytes(std::min(bytes, options_.fusion_threshold));
 }
@@ -146,9 +158,19 @@ std::vector<Outgoing> CoordinatorService::flush(Clock::time_point now, bool forc
     }
     held_ = std::move(keep);
     if (!release.empty()) {
-      for (const ReadyTensor& t : release) learner_.observe_planned(t.id);
+      std::unordered_map<uint32_t, size_t> bytes_of;
+      for (const ReadyTensor& t : release) {
+        learner_.observe_planned(t.id);
+        bytes_of[t.id] = t.wire_bytes;
+      }
       for (Plan& p : plan_fusion(release, options_.fusion_threshold,
                                  [this](uint32_t id) { return learner_.bucket_of(id); })) {
+        if (p.kind == PlanKind::kAllreduce) {
+          size_t bytes = 0;
+          for (uint32_t id : p.ids) bytes += bytes_of[id];
+          Algorithm a = options_.algorithm ? *options_.algorithm : model_.choose(bytes, options_.size);
+          p.algorithm = static_cast<uint8_t>(a);
+        }
         plans.push_back(std::move(p));
       }
     }

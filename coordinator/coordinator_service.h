@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "coordinator/bucket_learner.h"
+#include "coordinator/cost_model.h"
 #include "coordinator/messages.h"
 #include "coordinator/readiness_table.h"
 
@@ -20,7 +21,10 @@ struct ServiceOptions {
   int size = 1;
   size_t fusion_threshold = 64u << 20;
   Clock::duration cycle_time = std::chrono::milliseconds(1);
-  size_t bucket_bytes = 1u << 20;  // target size of learned buckets (capped by the threshold)
+  size_t bucket_bytes = 1u << 20;  // initial target of learned buckets (capped by the threshold)
+  bool adapt_buckets = true;       // retarget buckets from the fitted cost model
+  // Allreduce algorithm for every plan; nullopt = chosen per plan by the cost model.
+  std::optional<Algorithm> algorithm;
 };
 
 // A message for one rank, or for every rank that has not departed (rank == kAllRanks).
@@ -48,7 +52,12 @@ class CoordinatorService {
   bool departed(int rank) const { return departed_[static_cast<size_t>(rank)]; }
   uint64_t plans_emitted() const { return next_seq_; }
   const BucketLearner& learner() const { return learner_; }
+  const CostModel& cost_model() const { return model_; }
   void set_bucket_bytes(size_t bytes);
+
+  // A timed collective (from rank 0's engine): refits the model and, when allowed, retargets
+  // learned buckets so that per-message latency stays a small part of each bucket's time.
+  void observe(Algorithm algorithm, size_t bytes, double seconds);
 
  private:
   uint32_t id_for(const std::string& name);
@@ -62,6 +71,7 @@ class CoordinatorService {
   std::vector<std::unordered_map<uint32_t, TensorRequest>> known_;  // per rank, by id
   ReadinessTable table_;
   BucketLearner learner_;
+  CostModel model_;
   std::vector<ReadyTensor> held_;           // validated, waiting to be planned
   std::vector<IdAssignment> assignments_;   // not yet announced
   std::vector<Plan> error_plans_;           // not yet announced

@@ -17,10 +17,12 @@
 #include <string_view>
 #include <vector>
 
+#include "ops/backend.h"
+
 namespace quorum::coord {
 
-enum class Algorithm : uint8_t { kNative = 0, kRing, kTree };
-inline constexpr int kNumAlgorithms = 3;
+using ops::Algorithm;
+using ops::kNumAlgorithms;
 
 std::string_view algorithm_name(Algorithm a);
 

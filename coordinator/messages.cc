@@ -85,6 +85,7 @@ void put_payload(Writer& w, const Message& m) {
               w.u32(static_cast<uint32_t>(p.dim0_per_rank.size()));
               for (int64_t d : p.dim0_per_rank) w.i64(d);
               w.u8(static_cast<uint8_t>(p.code));
+              w.u8(p.algorithm);
               w.str(p.message);
             }
           },
@@ -144,6 +145,8 @@ Message get_payload(uint16_t type, Reader& r) {
         for (auto& d : p.dim0_per_rank) d = r.i64();
         p.code = get_enum<StatusCode>(r, static_cast<int>(StatusCode::kUnimplemented) + 1,
                                       "status code");
+        p.algorithm = r.u8();
+        if (r.ok() && p.algorithm >= 3) r.fail("invalid algorithm " + std::to_string(p.algorithm));
         p.message = r.str(1u << 16);
       }
       return x;

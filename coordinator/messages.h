@@ -73,6 +73,7 @@ struct Plan {
   std::vector<uint32_t> ids;             // tensors, in buffer order
   std::vector<int32_t> last_ranks;       // per id: the rank whose request completed its round
   std::vector<int64_t> dim0_per_rank;    // allgather only
+  uint8_t algorithm = 0;                 // allreduce: an ops::Algorithm
   StatusCode code = StatusCode::kOk;     // error only
   std::string message;                   // error only
   bool operator==(const Plan&) const = default;

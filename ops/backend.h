@@ -13,6 +13,11 @@
 
 namespace quorum::ops {
 
+// How an allreduce is carried out: the library's own call, a ring (reduce-scatter + allgather)
+// or a tree (recursive doubling) on point-to-point messages.
+enum class Algorithm : uint8_t { kNative = 0, kRing, kTree };
+inline constexpr int kNumAlgorithms = 3;
+
 class Backend {
  public:
   using ProgressHook = std::function<void()>;
@@ -24,7 +29,8 @@ class Backend {
 
   // In-place allreduce of `count` elements of `t` (a wire dtype: not f16/bf16). Average is not
   // accepted here: the engine reduces with Sum and divides by the contributor count.
-  virtual Status allreduce(void* buf, size_t count, DataType t, ReduceOp op) = 0;
+  virtual Status allreduce(void* buf, size_t count, DataType t, ReduceOp op,
+                           Algorithm algorithm = Algorithm::kNative) = 0;
 
   // Root's `bytes` bytes at `buf` land in every rank's `buf`.
   virtual Status broadcast(void* buf, size_t bytes, int root) = 0;

@@ -6,6 +6,8 @@
 #include <string>
 #include <thread>
 
+#include "ops/p2p_allreduce.h"
+
 namespace quorum::ops {
 namespace {
 
@@ -74,10 +76,17 @@ MpiBackend::MpiBackend(MPI_Comm comm) : comm_(comm) {
   MPI_Comm_size(comm_, &size_);
 }
 
-Status MpiBackend::allreduce(void* buf, size_t count, DataType t, ReduceOp op) {
+Status MpiBackend::allreduce(void* buf, size_t count, DataType t, ReduceOp op,
+                             Algorithm algorithm) {
   MPI_Datatype type = mpi_datatype(t);
   if (type == MPI_DATATYPE_NULL || op == ReduceOp::kAverage) {
     return Status(StatusCode::kInternal, "MPI allreduce called with a non-wire dtype or Average");
+  }
+  if (algorithm == Algorithm::kRing) {
+    return ring_allreduce(comm_, buf, count, t, op, [this] { progress(); });
+  }
+  if (algorithm == Algorithm::kTree) {
+    return tree_allreduce(comm_, buf, count, t, op, [this] { progress(); });
   }
   auto* bytes = static_cast<char*>(buf);
   size_t elem = dtype_size(t);

@@ -28,7 +28,8 @@ class MpiBackend final : public Backend {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
 
-  Status allreduce(void* buf, size_t count, DataType t, ReduceOp op) override;
+  Status allreduce(void* buf, size_t count, DataType t, ReduceOp op,
+                   Algorithm algorithm = Algorithm::kNative) override;
   Status broadcast(void* buf, size_t bytes, int root) override;
   Status allgather(const void* send, void* recv,
                    const std::vector<size_t>& bytes_per_rank) override;

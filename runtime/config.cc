@@ -78,6 +78,16 @@ bool set_log_level(std::string_view text, Config& c) {
   return false;
 }
 
+bool set_algorithm(std::string_view text, Config& c) {
+  for (const char* a : {"auto", "native", "ring", "tree"}) {
+    if (text == a) {
+      c.algorithm = a;
+      return true;
+    }
+  }
+  return false;
+}
+
 bool set_log_subsystems(std::string_view text, Config& c) {
   return parse_subsystems(text, &c.log_subsystems);
 }
@@ -91,6 +101,11 @@ constexpr KnobSpec kKnobs[] = {
      "Longest time a ready allreduce is held back so more tensors can join its fusion buffer. "
      "Plans go out as soon as nothing else is on its way.",
      set_double<&Config::cycle_time_ms, 0, 10000>},
+    {"QUORUM_ALGO", nullptr, "enum", "auto", "auto|native|ring|tree",
+     "Allreduce algorithm on MPI: native is MPI_Allreduce, ring and tree run on point-to-point "
+     "messages, auto picks per plan from an alpha-beta model fitted to the collectives timed so "
+     "far.",
+     set_algorithm},
     {"QUORUM_LOG_LEVEL", nullptr, "enum", "warn", "trace|debug|info|warn|error|off",
      "Lowest level of log line written to stderr.", set_log_level},
     {"QUORUM_LOG_SUBSYS", nullptr, "list", "all", "all or a comma list of init,engine,coord,ops,config",

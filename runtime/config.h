@@ -24,6 +24,7 @@ struct Config {
   int64_t control_port = 0;      // coordinator's TCP port on rank 0; 0 = any free port
   double connect_timeout_sec = 0;
   double shutdown_timeout_sec = 0;
+  std::string algorithm = "auto";  // auto | native | ring | tree
   std::string timeline;          // path prefix; "" = no timeline at init
   int64_t timeline_max_mb = 0;
 };

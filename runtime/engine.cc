@@ -8,12 +8,14 @@
 #include <cerrno>
 #include <cstring>
 
+#include "coordinator/cost_model.h"
 #include "ops/kernels.h"
 #include "runtime/logging.h"
 
 namespace quorum {
 namespace {
 
+using coord::algorithm_name;
 using Clock = std::chrono::steady_clock;
 
 int64_t ns_between(Clock::time_point a, Clock::time_point b) {
@@ -269,7 +271,10 @@ void Engine::timed(const coord::Plan& plan, size_t bytes,
         {{"plan", static_cast<int64_t>(plan.seq)},
          {"bytes", static_cast<int64_t>(bytes)},
          {"ranks", static_cast<int64_t>(opt_.size)},
-         {"algorithm", std::string(opt_.host_backend->name()) + "-native"},
+         {"algorithm", plan.kind == coord::PlanKind::kAllreduce
+                           ? std::string(opt_.host_backend->name()) + "-" +
+                                 std::string(algorithm_name(static_cast<ops::Algorithm>(plan.algorithm)))
+                           : std::string(opt_.host_backend->name()) + "-native"},
          {"tensors", std::move(tensors)}});
 }
 
@@ -315,8 +320,14 @@ Status Engine::run_allreduce(const coord::Plan& plan,
 
   Status status;
   if (total > 0) {
+    const auto algorithm = static_cast<ops::Algorithm>(plan.algorithm);
+    int64_t t0 = Timeline::now_ns();
     timed(plan, total * esize, entries,
-          [&] { return opt_.host_backend->allreduce(buf, total, wire, op); }, &status);
+          [&] { return opt_.host_backend->allreduce(buf, total, wire, op, algorithm); }, &status);
+    if (status.is_ok() && opt_.on_allreduce_timed) {
+      opt_.on_allreduce_timed(algorithm, total * esize,
+                              static_cast<double>(Timeline::now_ns() - t0) * 1e-9);
+    }
   }
   if (!status.is_ok()) return status;
   if (plan.op == ReduceOp::kAverage && total > 0) {

@@ -36,6 +36,9 @@ class Engine {
     const Topology* topology = nullptr;      // not owned
     // Where the current timeline (if any) is published; not owned, may be null.
     const std::atomic<std::shared_ptr<Timeline>>* timeline = nullptr;
+    // Called after each allreduce with its algorithm, wire bytes and seconds (rank 0 feeds the
+    // coordinator's cost model with it); may be empty.
+    std::function<void(ops::Algorithm, size_t, double)> on_allreduce_timed;
   };
 
   explicit Engine(Options options);

@@ -97,6 +97,9 @@ Status Runtime::start() {
     so.size = size_;
     so.fusion_threshold = static_cast<size_t>(config_.fusion_threshold);
     so.cycle_time = to_duration(config_.cycle_time_ms / 1000.0);
+    if (config_.algorithm == "native") so.algorithm = ops::Algorithm::kNative;
+    if (config_.algorithm == "ring") so.algorithm = ops::Algorithm::kRing;
+    if (config_.algorithm == "tree") so.algorithm = ops::Algorithm::kTree;
     mine.token = make_session_token();
     mine.host = this_host();
     server_ = std::make_unique<coord::CoordinatorServer>(
@@ -138,6 +141,11 @@ Status Runtime::start() {
   eo.host_backend = backend_.get();
   eo.topology = topology_.get();
   eo.timeline = &timeline_;
+  if (server_) {
+    eo.on_allreduce_timed = [this](ops::Algorithm a, size_t bytes, double seconds) {
+      coord::asio::post(io_, [s = server_.get(), a, bytes, seconds] { s->observe(a, bytes, seconds); });
+    };
+  }
   engine_ = std::make_unique<Engine>(eo);
   engine_->start();
   if (!config_.timeline.empty()) QUORUM_RETURN_IF_ERROR(start_timeline(config_.timeline));

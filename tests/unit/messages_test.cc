@@ -258,6 +258,7 @@ std::vector<uint8_t> plan_payload(uint8_t kind, uint8_t op, uint8_t dtype, uint8
   w.u32(dims);  // dim0_per_rank
   for (uint32_t i = 0; i < dims; ++i) w.i64(1);
   w.u8(code);
+  w.u8(0);  // algorithm
   w.u32(message_len);
   w.raw(std::string(message_len, 'm').data(), message_len);
   return w.bytes();
