@@ -31,15 +31,20 @@ CoordinatorServer::CoordinatorServer(asio::io_context& io, ServiceOptions option
       size_(options.size),
       by_rank_(static_cast<size_t>(options.size)) {}
 
-Status CoordinatorServer::listen(uint16_t port) {
+Status CoordinatorServer::listen(const std::string& address, uint16_t port) {
   boost::system::error_code ec;
-  tcp::endpoint ep(tcp::v4(), port);
+  auto ip = asio::ip::make_address(address, ec);
+  if (ec) {
+    return Status(StatusCode::kInvalidArgument,
+                  "coordinator address '" + address + "' is not an IP address");
+  }
+  tcp::endpoint ep(ip, port);
   acceptor_.open(ep.protocol(), ec);
   if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) acceptor_.bind(ep, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    return Status(StatusCode::kInternal, "coordinator could not listen on port " +
+    return Status(StatusCode::kInternal, "coordinator could not listen on " + address + ":" +
                                              std::to_string(port) + ": " + ec.message());
   }
   port_ = acceptor_.local_endpoint().port();

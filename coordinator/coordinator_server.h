@@ -23,8 +23,8 @@ class CoordinatorServer {
 
   CoordinatorServer(asio::io_context& io, ServiceOptions options, std::string token, LogFn warn);
 
-  // Binds 0.0.0.0:`port` (0 = any free port) and starts accepting.
-  Status listen(uint16_t port);
+  // Binds `address`:`port` (port 0 = any free port) and starts accepting.
+  Status listen(const std::string& address, uint16_t port);
   uint16_t port() const { return port_; }
 
   // True once every rank has said goodbye or dropped.

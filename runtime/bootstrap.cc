@@ -1,5 +1,7 @@
 #include "runtime/bootstrap.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -14,6 +16,7 @@ struct Wire {
   uint16_t port;
   char host[256];
   char token[80];
+  char root_host[256];
   char error[512];
 };
 
@@ -45,8 +48,43 @@ std::string this_host() {
   return buf;
 }
 
-std::string dial_host(const std::string& published_host) {
-  return published_host == this_host() ? "127.0.0.1" : published_host;
+Status choose_control_address(const std::string& configured, bool single_host,
+                              std::string* bind_address, std::string* published) {
+  if (!configured.empty()) {
+    *bind_address = configured;
+    *published = configured == "0.0.0.0" ? this_host() : configured;
+    return Status::ok();
+  }
+  if (single_host) {
+    *bind_address = *published = "127.0.0.1";
+    return Status::ok();
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  std::string host = this_host();
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0 || !found) {
+    return Status(StatusCode::kInternal, "cannot resolve this host's name '" + host +
+                                             "' to an address; set QUORUM_CONTROL_ADDR");
+  }
+  std::string fallback;
+  for (addrinfo* a = found; a; a = a->ai_next) {
+    char text[INET_ADDRSTRLEN];
+    auto* sin = reinterpret_cast<sockaddr_in*>(a->ai_addr);
+    inet_ntop(AF_INET, &sin->sin_addr, text, sizeof(text));
+    bool loopback = (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+    if (!loopback) {
+      *bind_address = *published = text;
+      freeaddrinfo(found);
+      return Status::ok();
+    }
+    if (fallback.empty()) fallback = text;
+  }
+  freeaddrinfo(found);
+  return Status(StatusCode::kInternal,
+                "this host's name '" + host + "' resolves only to a loopback address (" + fallback +
+                    ") but the job spans several hosts; set QUORUM_CONTROL_ADDR");
 }
 
 Status exchange_rendezvous(MPI_Comm comm, const Rendezvous& mine, const Status& root_status,
@@ -59,6 +97,7 @@ Status exchange_rendezvous(MPI_Comm comm, const Rendezvous& mine, const Status& 
     w.port = mine.port;
     std::strncpy(w.host, mine.host.c_str(), sizeof(w.host) - 1);
     std::strncpy(w.token, mine.token.c_str(), sizeof(w.token) - 1);
+    std::strncpy(w.root_host, this_host().c_str(), sizeof(w.root_host) - 1);
     std::strncpy(w.error, root_status.message().c_str(), sizeof(w.error) - 1);
   }
   int err = MPI_Bcast(&w, sizeof(w), MPI_BYTE, 0, comm);
@@ -72,6 +111,7 @@ Status exchange_rendezvous(MPI_Comm comm, const Rendezvous& mine, const Status& 
   out->host = w.host;
   out->port = w.port;
   out->token = w.token;
+  out->root_host = w.root_host;
   return Status::ok();
 }
 

@@ -13,7 +13,8 @@
 namespace quorum {
 
 struct Rendezvous {
-  std::string host;
+  std::string host;       // the address other ranks dial
+  std::string root_host;  // rank 0's host name
   uint16_t port = 0;
   std::string token;
 };
@@ -27,8 +28,11 @@ std::string make_session_token();
 Status exchange_rendezvous(MPI_Comm comm, const Rendezvous& mine, const Status& root_status,
                            Rendezvous* out);
 
-// The address a rank should dial to reach `published_host`: loopback when it is this host.
-std::string dial_host(const std::string& published_host);
+// Where rank 0's coordinator listens and what it publishes: `configured` when set (0.0.0.0
+// publishes the host name); loopback when the whole job is on this host; otherwise this host's
+// first non-loopback IPv4 address (from its name). Never all interfaces by default.
+Status choose_control_address(const std::string& configured, bool single_host,
+                              std::string* bind_address, std::string* published);
 
 // A public name for the run derived from its secret token (FNV-1a, hex): equal on every rank.
 std::string run_id_from_token(const std::string& token);

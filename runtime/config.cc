@@ -1,5 +1,7 @@
 #include "runtime/config.h"
 
+#include <arpa/inet.h>
+
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -65,6 +67,15 @@ bool set_string(std::string_view text, Config& c) {
   return true;
 }
 
+bool set_control_addr(std::string_view text, Config& c) {
+  if (!text.empty()) {
+    in_addr parsed{};
+    if (inet_pton(AF_INET, std::string(text).c_str(), &parsed) != 1) return false;
+  }
+  c.control_addr = std::string(text);
+  return true;
+}
+
 bool set_log_level(std::string_view text, Config& c) {
   for (int l = 0; l <= static_cast<int>(LogLevel::kOff); ++l) {
     std::string_view name = level_name(static_cast<LogLevel>(l));
@@ -116,6 +127,11 @@ constexpr KnobSpec kKnobs[] = {
     {"QUORUM_CONTROL_PORT", nullptr, "int", "0", "0 .. 65535",
      "TCP port of the coordinator on rank 0; 0 picks a free port.",
      set_int<&Config::control_port, 0, 65535>},
+    {"QUORUM_CONTROL_ADDR", nullptr, "address", "",
+     "empty, or an IPv4 address of rank 0's host (0.0.0.0 = all interfaces)",
+     "Address the coordinator on rank 0 listens on and publishes. Empty: 127.0.0.1 when all "
+     "ranks share one host, else the address rank 0's host name resolves to.",
+     set_control_addr},
     {"QUORUM_CONNECT_TIMEOUT_SEC", nullptr, "seconds", "60", "0.1 .. 3600",
      "How long a rank keeps trying to reach the coordinator at init.",
      set_double<&Config::connect_timeout_sec, 100, 3600>},

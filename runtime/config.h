@@ -22,6 +22,7 @@ struct Config {
   uint32_t log_subsystems = ~0u;
   int64_t thread_affinity = -1;  // core index for the engine thread; -1 = not pinned
   int64_t control_port = 0;      // coordinator's TCP port on rank 0; 0 = any free port
+  std::string control_addr;      // address rank 0 binds and publishes; "" = automatic
   double connect_timeout_sec = 0;
   double shutdown_timeout_sec = 0;
   std::string algorithm = "auto";  // auto | native | ring | tree

@@ -245,11 +245,7 @@ void Engine::execute(const coord::Plan& plan, int64_t received_ns) {
     Status s = status.is_ok() || plan.kind == coord::PlanKind::kError
                    ? status
                    : Status(status.code(), "tensor '" + name + "': " + status.message());
-    int64_t t0 = tl_ ? Timeline::now_ns() : 0;
-    std::string result = s.is_ok() ? "ok" : s.message();
-    complete(name, std::move(s));
-    trace(Lane::kCallbacks, "callback", name, t0, tl_ ? Timeline::now_ns() : 0,
-          {{"tensor", name}, {"plan", static_cast<int64_t>(plan.seq)}, {"status", result}});
+    complete(name, s, &plan);
   }
 }
 
@@ -393,14 +389,24 @@ Status Engine::run_allgather(const coord::Plan& plan, PendingRequest& e) {
   return status.is_ok() ? local : status;
 }
 
-void Engine::complete(const std::string& name, const Status& status) {
+void Engine::complete(const std::string& name, const Status& status, const coord::Plan* plan) {
   auto it = pending_.find(name);
   if (it == pending_.end()) return;
   PendingRequest r = std::move(it->second);
   pending_.erase(it);
   queue_.finish(name);  // before the callback, which may enqueue the same name again
   (status.is_ok() ? tensors_ : errors_).fetch_add(1, std::memory_order_relaxed);
-  r.handle->complete(status);
+  int64_t t0 = tl_ ? Timeline::now_ns() : 0;
+  r.handle->run_callback(status);
+  // Recorded before the result is published, so a thread that stops the timeline right after
+  // wait() returns still finds this event in the file.
+  if (plan) {
+    trace(Lane::kCallbacks, "callback", name, t0, tl_ ? Timeline::now_ns() : 0,
+          {{"tensor", name},
+           {"plan", static_cast<int64_t>(plan->seq)},
+           {"status", status.is_ok() ? std::string("ok") : status.message()}});
+  }
+  r.handle->publish(status);
 }
 
 Stats Engine::stats() const {

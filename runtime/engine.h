@@ -70,7 +70,9 @@ class Engine {
   Status run_allreduce(const coord::Plan& plan, const std::vector<PendingRequest*>& entries);
   Status run_broadcast(const coord::Plan& plan, PendingRequest& entry);
   Status run_allgather(const coord::Plan& plan, PendingRequest& entry);
-  void complete(const std::string& name, const Status& status);
+  // Completes a pending request: frees its name, runs its callback (timed on the timeline when
+  // `plan` is given), then publishes the result to wait()/poll().
+  void complete(const std::string& name, const Status& status, const coord::Plan* plan = nullptr);
   void fail_everything(const std::string& reason);
   void timed(const coord::Plan& plan, size_t bytes, const std::vector<PendingRequest*>& entries,
              const std::function<Status()>& collective, Status* status);

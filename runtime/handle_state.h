@@ -19,14 +19,22 @@ struct HandleState {
       : name(std::move(tensor)), callback(std::move(cb)) {}
 
   void complete(Status s) {
-    if (callback) {
-      try {
-        callback(s);
-      } catch (...) {
-        QLOG(kError, kEngine) << "a completion callback threw; the exception was dropped";
-      }
-      callback = nullptr;
+    run_callback(s);
+    publish(std::move(s));
+  }
+
+  // The two halves of complete(), for callers that record something in between.
+  void run_callback(const Status& s) {
+    if (!callback) return;
+    try {
+      callback(s);
+    } catch (...) {
+      QLOG(kError, kEngine) << "a completion callback threw; the exception was dropped";
     }
+    callback = nullptr;
+  }
+
+  void publish(Status s) {
     std::lock_guard lk(mu);
     status = std::move(s);
     done = true;

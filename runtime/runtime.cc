@@ -101,10 +101,14 @@ Status Runtime::start() {
     if (config_.algorithm == "ring") so.algorithm = ops::Algorithm::kRing;
     if (config_.algorithm == "tree") so.algorithm = ops::Algorithm::kTree;
     mine.token = make_session_token();
-    mine.host = this_host();
     server_ = std::make_unique<coord::CoordinatorServer>(
         io_, so, mine.token, [](const std::string& m) { QLOG(kWarn, kCoord) << m; });
-    root_status = server_->listen(static_cast<uint16_t>(config_.control_port));
+    std::string bind_address;
+    root_status = choose_control_address(config_.control_addr, local_size_ == size_,
+                                         &bind_address, &mine.host);
+    if (root_status.is_ok()) {
+      root_status = server_->listen(bind_address, static_cast<uint16_t>(config_.control_port));
+    }
     mine.port = server_->port();
   }
   Rendezvous rv;
@@ -119,12 +123,12 @@ Status Runtime::start() {
   coord::Welcome welcome;
   int64_t midpoint_ns = 0;
   Status connected =
-      client_->connect(dial_host(rv.host), rv.port, {rank_, size_, rv.token},
+      client_->connect(rv.host, rv.port, {rank_, size_, rv.token},
                        to_duration(config_.connect_timeout_sec), &welcome, &midpoint_ns);
   QUORUM_RETURN_IF_ERROR(all_ok(comm_, connected));
   // On rank 0's host both clocks are the same CLOCK_MONOTONIC; elsewhere estimate the offset
   // from the handshake's round trip (accurate to about half its asymmetry).
-  clock_offset_us_ = rv.host == this_host()
+  clock_offset_us_ = rv.root_host == this_host()
                          ? 0.0
                          : static_cast<double>(welcome.coordinator_clock_ns - midpoint_ns) / 1e3;
   run_id_ = run_id_from_token(rv.token);

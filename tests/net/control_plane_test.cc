@@ -22,7 +22,7 @@ class ControlPlane : public ::testing::Test {
                                                     std::lock_guard lk(mu_);
                                                     warnings_.push_back(m);
                                                   });
-    ASSERT_TRUE(server_->listen(0).is_ok());
+    ASSERT_TRUE(server_->listen("127.0.0.1", 0).is_ok());
     work_.emplace(io_.get_executor());
     thread_ = std::thread([this] { io_.run(); });
   }
