@@ -9,6 +9,9 @@ template <class... Ts>
 struct Overloaded : Ts... {
   using Ts::operator()...;
 };
+// Explicit guide: clang before 17 has no aggregate CTAD (the fuzz build uses clang 14).
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
 
 void put_request(Writer& w, const TensorRequest& r) {
   w.str(r.name);
@@ -86,11 +89,20 @@ void put_payload(Writer& w, const Message& m) {
               for (int64_t d : p.dim0_per_rank) w.i64(d);
               w.u8(static_cast<uint8_t>(p.code));
               w.u8(p.algorithm);
+              w.u8(static_cast<uint8_t>(p.mode));
+              w.str(p.mode_reason);
+              w.u8(p.counted ? 1 : 0);
+              w.u32(static_cast<uint32_t>(p.missing.size()));
+              for (const auto& m : p.missing) {
+                w.u32(static_cast<uint32_t>(m.size()));
+                for (int32_t r : m) w.i32(r);
+              }
               w.str(p.message);
             }
           },
           [&](const Goodbye&) {},
           [&](const GoodbyeAck&) {},
+          [&](const Flush&) {},
       },
       m);
 }
@@ -132,7 +144,7 @@ Message get_payload(uint16_t type, Reader& r) {
       x.plans.resize(r.count(1u << 20, 8 + 4 + 4 + 4 + 4 + 4 + 4 + 1));
       for (auto& p : x.plans) {
         p.seq = r.u64();
-        p.kind = get_enum<PlanKind>(r, 4, "plan kind");
+        p.kind = get_enum<PlanKind>(r, kNumPlanKinds, "plan kind");
         p.op = get_enum<ReduceOp>(r, kNumReduceOps, "reduce op");
         p.dtype = get_enum<DataType>(r, kNumDataTypes, "dtype");
         p.device = get_enum<Device::Kind>(r, 2, "device kind");
@@ -147,12 +159,23 @@ Message get_payload(uint16_t type, Reader& r) {
                                       "status code");
         p.algorithm = r.u8();
         if (r.ok() && p.algorithm >= 3) r.fail("invalid algorithm " + std::to_string(p.algorithm));
+        p.mode = get_enum<SyncMode>(r, 2, "sync mode");
+        p.mode_reason = r.str(1024);
+        uint8_t counted = r.u8();
+        if (r.ok() && counted > 1) r.fail("invalid counted flag");
+        p.counted = counted == 1;
+        p.missing.resize(r.count(1u << 20, 4));
+        for (auto& m : p.missing) {
+          m.resize(r.count(kMaxRank, 4));
+          for (auto& rank : m) rank = r.i32();
+        }
         p.message = r.str(1u << 16);
       }
       return x;
     }
     case 4: return Goodbye{};
     case 5: return GoodbyeAck{};
+    case 6: return Flush{};
     default: r.fail("unknown message type " + std::to_string(type)); return Goodbye{};
   }
 }

@@ -60,7 +60,12 @@ struct Ready {
   std::vector<ReadyEntry> entries;
 };
 
-enum class PlanKind : uint8_t { kAllreduce = 0, kBroadcast, kAllgather, kError };
+// kFold reduces every rank's carry of late gradients (see "Sync modes" in DESIGN.md) and hands
+// the result to the flush callback; kFlushDone completes a flush() on every rank.
+enum class PlanKind : uint8_t { kAllreduce = 0, kBroadcast, kAllgather, kError, kFold, kFlushDone };
+inline constexpr int kNumPlanKinds = 6;
+
+enum class SyncMode : uint8_t { kSync = 0, kBounded = 1 };
 
 // One unit of collective work every rank executes in `seq` order.
 struct Plan {
@@ -74,6 +79,10 @@ struct Plan {
   std::vector<int32_t> last_ranks;       // per id: the rank whose request completed its round
   std::vector<int64_t> dim0_per_rank;    // allgather only
   uint8_t algorithm = 0;                 // allreduce: an ops::Algorithm
+  SyncMode mode = SyncMode::kSync;       // the job's mode when this plan was made
+  std::string mode_reason;               // set on the first plan after a mode switch
+  bool counted = false;                  // a count slot per tensor follows the data
+  std::vector<std::vector<int32_t>> missing;  // per id (or empty): ranks standing in with zeros
   StatusCode code = StatusCode::kOk;     // error only
   std::string message;                   // error only
   bool operator==(const Plan&) const = default;
@@ -91,8 +100,10 @@ struct PlanBatch {
 };
 struct Goodbye {};
 struct GoodbyeAck {};
+// A rank called flush(): once every rank has, carries are folded (kFold plans) and kFlushDone.
+struct Flush {};
 
-using Message = std::variant<Hello, Welcome, Ready, PlanBatch, Goodbye, GoodbyeAck>;
+using Message = std::variant<Hello, Welcome, Ready, PlanBatch, Goodbye, GoodbyeAck, Flush>;
 
 // Appends one complete frame (header + payload) for `m` to `out`.
 void encode(const Message& m, std::vector<uint8_t>& out);

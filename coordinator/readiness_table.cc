@@ -111,14 +111,24 @@ std::optional<RoundOutcome> ReadinessTable::submit(int rank, uint32_t id,
   }
   slot = request;
   if (!slot->shape.empty()) slot->shape[0] = dim0;
+  round.arrivals.push_back(now);
   if (++round.submitted < size_) return std::nullopt;
-
-  std::vector<TensorRequest> all;
-  all.reserve(round.by_rank.size());
-  for (auto& r : round.by_rank) all.push_back(std::move(*r));
-  auto first_arrival = round.first_arrival;
+  Round done = std::move(round);
   rounds_.erase(it);
+  return finish(id, std::move(done), rank, now);
+}
 
+std::optional<RoundOutcome> ReadinessTable::finish(uint32_t id, Round round, int last_rank,
+                                                   Clock::time_point now) {
+  std::vector<TensorRequest> all;
+  std::vector<int32_t> missing;
+  for (size_t r = 0; r < round.by_rank.size(); ++r) {
+    if (round.by_rank[r]) {
+      all.push_back(std::move(*round.by_rank[r]));
+    } else {
+      missing.push_back(static_cast<int32_t>(r));
+    }
+  }
   RoundOutcome out;
   out.id = id;
   out.error = describe_mismatch(all);
@@ -126,9 +136,10 @@ std::optional<RoundOutcome> ReadinessTable::submit(int rank, uint32_t id,
 
   ReadyTensor ready;
   ready.id = id;
-  ready.first_arrival = first_arrival;
+  ready.first_arrival = round.first_arrival;
   ready.last_arrival = now;
-  ready.last_rank = rank;
+  ready.last_rank = last_rank;
+  ready.missing = std::move(missing);
   auto dim0_of = [](const TensorRequest& r) { return r.shape.empty() ? int64_t{1} : r.shape[0]; };
   if (all[0].kind == CollectiveKind::kAllgather) {
     for (const auto& r : all) {
@@ -141,6 +152,42 @@ std::optional<RoundOutcome> ReadinessTable::submit(int rank, uint32_t id,
   ready.request = std::move(all[0]);
   out.ready = std::move(ready);
   return out;
+}
+
+std::vector<int> ReadinessTable::present(uint32_t id) const {
+  std::vector<int> ranks;
+  auto it = rounds_.find(id);
+  if (it == rounds_.end()) return ranks;
+  for (size_t r = 0; r < it->second.by_rank.size(); ++r) {
+    if (it->second.by_rank[r]) ranks.push_back(static_cast<int>(r));
+  }
+  return ranks;
+}
+
+std::optional<Clock::time_point> ReadinessTable::nth_arrival(uint32_t id, int n) const {
+  auto it = rounds_.find(id);
+  if (it == rounds_.end() || n < 1 || static_cast<size_t>(n) > it->second.arrivals.size()) {
+    return std::nullopt;
+  }
+  return it->second.arrivals[static_cast<size_t>(n - 1)];
+}
+
+std::vector<uint32_t> ReadinessTable::open_ids() const {
+  std::vector<uint32_t> ids;
+  for (const auto& [id, round] : rounds_) ids.push_back(id);
+  return ids;
+}
+
+std::optional<RoundOutcome> ReadinessTable::complete_partial(uint32_t id, Clock::time_point now) {
+  auto it = rounds_.find(id);
+  if (it == rounds_.end() || it->second.submitted == 0) return std::nullopt;
+  Round done = std::move(it->second);
+  rounds_.erase(it);
+  int last = -1;
+  for (size_t r = 0; r < done.by_rank.size(); ++r) {
+    if (done.by_rank[r]) last = static_cast<int>(r);
+  }
+  return finish(id, std::move(done), last, now);
 }
 
 bool ReadinessTable::has_partial_allreduce() const {

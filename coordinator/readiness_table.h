@@ -24,6 +24,7 @@ struct ReadyTensor {
   Clock::time_point first_arrival;
   Clock::time_point last_arrival;
   int32_t last_rank = 0;               // whose submission completed the round
+  std::vector<int32_t> missing;        // bounded rounds: ranks that had not submitted
 };
 
 // The outcome of a completed round: ready, or an error every rank's handle receives.
@@ -56,14 +57,27 @@ class ReadinessTable {
   // Removes every incomplete round and returns their ids (used when a rank leaves).
   std::vector<uint32_t> take_all_pending();
 
+  // Bounded rounds: the ranks that have submitted `id`'s open round (empty if none is open),
+  // and when the n-th of them arrived.
+  std::vector<int> present(uint32_t id) const;
+  std::optional<Clock::time_point> nth_arrival(uint32_t id, int n) const;
+  // Ids with an open round.
+  std::vector<uint32_t> open_ids() const;
+  // Completes `id`'s open round with the ranks present so far (validated among themselves);
+  // the others are listed in ReadyTensor::missing.
+  std::optional<RoundOutcome> complete_partial(uint32_t id, Clock::time_point now);
+
   size_t pending() const { return rounds_.size(); }
 
  private:
   struct Round {
     std::vector<std::optional<TensorRequest>> by_rank;
+    std::vector<Clock::time_point> arrivals;  // in submission order
     int submitted = 0;
     Clock::time_point first_arrival;
   };
+  std::optional<RoundOutcome> finish(uint32_t id, Round round, int last_rank,
+                                     Clock::time_point now);
   int size_;
   std::unordered_map<uint32_t, Round> rounds_;
 };

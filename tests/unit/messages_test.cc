@@ -63,6 +63,10 @@ PlanBatch sample_batch() {
   Plan ar = plan(7, PlanKind::kAllreduce, DataType::kI64, {0, 1, 2});
   ar.op = ReduceOp::kProduct;
   ar.last_ranks = {3, 0, 1};
+  ar.mode = SyncMode::kBounded;
+  ar.mode_reason = "waiting 23% of step time";
+  ar.counted = true;
+  ar.missing = {{}, {2, 3}, {}};
   Plan bc = plan(8, PlanKind::kBroadcast, DataType::kU8, {5});
   bc.device = Device::Kind::kCuda;
   bc.root = 2;
@@ -84,7 +88,8 @@ std::vector<std::vector<uint8_t>> valid_frames() {
           encode(ready),
           encode(sample_batch()),
           encode(Goodbye{}),
-          encode(GoodbyeAck{})};
+          encode(GoodbyeAck{}),
+          encode(Flush{})};
 }
 
 TEST(MessagesRoundTrip, Hello) {
@@ -150,6 +155,7 @@ TEST(MessagesRoundTrip, PlanBatchWithEveryPlanKind) {
 TEST(MessagesRoundTrip, EmptyMessagesAndAppendingEncode) {
   round_trip(Goodbye{});
   round_trip(GoodbyeAck{});
+  round_trip(Flush{});
   std::vector<uint8_t> two = encode(Goodbye{});
   encode(GoodbyeAck{}, two);  // appends a second frame
   ASSERT_EQ(two.size(), 2 * kFrameHeaderBytes);
@@ -190,7 +196,7 @@ TEST(MessagesReject, BadHeaders) {
     EXPECT_FALSE(s.is_ok());
     EXPECT_NE(s.message().find("version"), std::string::npos) << s.message();
   }
-  for (uint16_t type : {6, 100, 0xffff}) {
+  for (uint16_t type : {7, 100, 0xffff}) {
     EXPECT_FALSE(decode(frame_of(type, {})).is_ok()) << type;
     Message out;
     EXPECT_FALSE(decode_payload(type, nullptr, 0, &out).is_ok()) << type;
@@ -259,6 +265,10 @@ std::vector<uint8_t> plan_payload(uint8_t kind, uint8_t op, uint8_t dtype, uint8
   for (uint32_t i = 0; i < dims; ++i) w.i64(1);
   w.u8(code);
   w.u8(0);  // algorithm
+  w.u8(0);  // mode
+  w.u32(0);  // mode reason
+  w.u8(0);  // counted
+  w.u32(0);  // missing
   w.u32(message_len);
   w.raw(std::string(message_len, 'm').data(), message_len);
   return w.bytes();
@@ -274,7 +284,7 @@ TEST(MessagesReject, OutOfRangeEnums) {
   EXPECT_FALSE(decode(frame_of(2, ready_payload(1, 0, 0, 7, 0))).is_ok()) << "dtype";
   EXPECT_FALSE(decode(frame_of(2, ready_payload(1, 0, 0, 255, 0))).is_ok()) << "dtype";
   EXPECT_FALSE(decode(frame_of(2, ready_payload(1, 0, 0, 0, 2))).is_ok()) << "device";
-  EXPECT_FALSE(decode(frame_of(3, plan_payload(4, 0, 0, 0, 0))).is_ok()) << "plan kind";
+  EXPECT_FALSE(decode(frame_of(3, plan_payload(6, 0, 0, 0, 0))).is_ok()) << "plan kind";
   EXPECT_FALSE(decode(frame_of(3, plan_payload(0, 5, 0, 0, 0))).is_ok()) << "reduce op";
   EXPECT_FALSE(decode(frame_of(3, plan_payload(0, 0, 7, 0, 0))).is_ok()) << "dtype";
   EXPECT_FALSE(decode(frame_of(3, plan_payload(0, 0, 0, 2, 0))).is_ok()) << "device";

@@ -1,0 +1,156 @@
+#include "tools/trace/breakdown.h"
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+
+#include "tools/trace/intervals.h"
+
+namespace quorum::trace {
+
+Breakdown& Breakdown::operator+=(const Breakdown& o) {
+  for (const BreakdownField& f : kBreakdownFields) this->*f.member += o.*f.member;
+  return *this;
+}
+
+namespace {
+
+struct ModeSwitch {
+  double ts;
+  std::string mode;
+};
+
+bool overlaps(const Event& e, double lo, double hi) {
+  if (e.dur == 0) return lo <= e.ts && e.ts < hi;
+  return std::max(e.ts, lo) < std::min(e.end(), hi);
+}
+
+// Splits [lo, hi) among the modes in force; `switches` sorted by ts.
+void add_mode_time(const std::vector<ModeSwitch>& switches, double lo, double hi,
+                   std::map<std::string, double>* out) {
+  auto next = std::upper_bound(switches.begin(), switches.end(), lo,
+                               [](double t, const ModeSwitch& s) { return t < s.ts; });
+  std::string mode = next == switches.begin() ? kInitialMode : std::prev(next)->mode;
+  double cur = lo;
+  for (; next != switches.end() && next->ts < hi; ++next) {
+    if (next->ts > cur) (*out)[mode] += next->ts - cur;
+    cur = std::max(cur, next->ts);
+    mode = next->mode;
+  }
+  if (hi > cur) (*out)[mode] += hi - cur;
+}
+
+}  // namespace
+
+RankTimeline analyze_rank(const TraceFile& trace) {
+  const int64_t self = trace.header.rank;
+  RankTimeline out;
+  out.rank = self;
+
+  std::vector<Interval> waits, collective, straggler, negotiation, queue;
+  std::map<int64_t, std::vector<Interval>> straggler_by_rank;
+  std::vector<const Event*> straggler_events, marks;
+  std::vector<ModeSwitch> switches;
+  double first = std::numeric_limits<double>::infinity();
+  double last = -first;
+
+  for (const Event& e : trace.events) {
+    if (!e.timed()) continue;
+    first = std::min(first, e.ts);
+    last = std::max(last, e.end());
+    if (e.ph != 'X') {
+      if (e.cat == "step") marks.push_back(&e);
+      if (e.cat == "mode") switches.push_back({e.ts, e.name});
+      continue;
+    }
+    const Interval span{e.ts, e.end()};
+    if (e.cat == "wait") {
+      waits.push_back(span);
+    } else if (e.cat == "pack" || e.cat == "collective" || e.cat == "unpack") {
+      collective.push_back(span);
+    } else if (e.cat == "negotiate") {
+      if (e.last_rank >= 0 && e.last_rank != self) {
+        straggler.push_back(span);
+        straggler_by_rank[e.last_rank].push_back(span);
+        straggler_events.push_back(&e);
+      } else {
+        negotiation.push_back(span);
+      }
+    } else if (e.cat == "queue") {
+      queue.push_back(span);
+    }
+  }
+
+  // Each blocked instant goes to the first category that covers it, in the doc's order.
+  const IntervalSet blocked(std::move(waits));
+  const IntervalSet in_collective = blocked.intersect(IntervalSet(std::move(collective)));
+  IntervalSet rest = blocked.subtract(in_collective);
+  const IntervalSet after_collective = rest;
+  const IntervalSet in_straggler = rest.intersect(IntervalSet(std::move(straggler)));
+  rest = rest.subtract(in_straggler);
+  const IntervalSet in_negotiation = rest.intersect(IntervalSet(std::move(negotiation)));
+  rest = rest.subtract(in_negotiation);
+  const IntervalSet in_queue = rest.intersect(IntervalSet(std::move(queue)));
+  const IntervalSet in_other = rest.subtract(in_queue);
+  std::map<int64_t, IntervalSet> blocked_by_straggler;
+  for (auto& [rank, spans] : straggler_by_rank) {
+    blocked_by_straggler[rank] = after_collective.intersect(IntervalSet(std::move(spans)));
+  }
+
+  std::stable_sort(marks.begin(), marks.end(),
+                   [](const Event* a, const Event* b) { return a->ts < b->ts; });
+  std::stable_sort(switches.begin(), switches.end(),
+                   [](const ModeSwitch& a, const ModeSwitch& b) { return a.ts < b.ts; });
+  out.has_modes = !switches.empty();
+  out.mode_switches = static_cast<int64_t>(switches.size());
+
+  // Which steps each straggler wait overlaps: found by binary search over the step ends, so a
+  // long run costs O(waits log steps), not O(waits x steps).
+  std::vector<std::map<int64_t, StragglerWait>> waited(marks.size());
+  auto window_begin = [&](size_t k) { return k == 0 ? first : marks[k - 1]->ts; };
+  for (const Event* e : straggler_events) {
+    auto k =
+        static_cast<size_t>(std::upper_bound(marks.begin(), marks.end(), e->ts,
+                                             [](double t, const Event* m) { return t < m->ts; }) -
+                            marks.begin());
+    for (; k < marks.size() && window_begin(k) <= e->end(); ++k) {
+      if (!overlaps(*e, window_begin(k), marks[k]->ts)) continue;
+      StragglerWait& w = waited[k][e->last_rank];
+      w.rank = e->last_rank;
+      ++w.events;
+    }
+  }
+
+  double begin = first;
+  for (size_t i = 0; i < marks.size(); ++i) {
+    const double end = marks[i]->ts;
+    RankStep s;
+    s.rank = self;
+    s.step = marks[i]->step >= 0 ? marks[i]->step : static_cast<int64_t>(i) + 1;
+    s.begin_us = begin;
+    s.end_us = end;
+    s.offset_us = trace.header.clock_offset_us;
+    Breakdown& b = s.time;
+    b.step = end - begin;
+    b.collective = in_collective.measure_in(begin, end);
+    b.straggler_wait = in_straggler.measure_in(begin, end);
+    b.negotiation = in_negotiation.measure_in(begin, end);
+    b.queue = in_queue.measure_in(begin, end);
+    b.other = in_other.measure_in(begin, end);
+    // Summed from the parts rather than measured, so the parts add up to the step exactly.
+    b.exposed = b.collective + b.straggler_wait + b.negotiation + b.queue + b.other;
+    b.compute = b.step - b.exposed;
+
+    for (auto& [rank, w] : waited[i]) {
+      w.blocked_us = blocked_by_straggler[rank].measure_in(begin, end);
+      s.stragglers.push_back(w);
+    }
+    if (out.has_modes) add_mode_time(switches, begin, end, &s.mode_time_us);
+    out.steps.push_back(std::move(s));
+    begin = end;
+  }
+  if (last > begin) out.trailing_us = last - begin;
+  return out;
+}
+
+}  // namespace quorum::trace
