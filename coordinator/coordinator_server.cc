@@ -121,6 +121,8 @@ void CoordinatorServer::on_message(int rank, Message m) {
     dispatch(service_.on_ready(rank, *ready, now));
   } else if (std::holds_alternative<Goodbye>(m)) {
     dispatch(service_.on_goodbye(rank, now));
+  } else if (std::holds_alternative<Flush>(m)) {
+    dispatch(service_.on_flush(rank, now));
   } else {
     warn_("rank " + std::to_string(rank) + " sent an unexpected control message (type " +
           std::to_string(m.index()) + ")");

@@ -1,7 +1,6 @@
 #include "coordinator/coordinator_service.h"
 
 #include <algorithm>
-#include <unordered_map>
 #include <unordered_set>
 
 #include "coordinator/fusion_planner.h"
@@ -13,6 +12,8 @@ CoordinatorService::CoordinatorService(ServiceOptions options)
       known_(static_cast<size_t>(options.size)),
       table_(options.size),
       learner_(std::min(options.bucket_bytes, options.fusion_threshold)),
+      policy_(options.policy),
+      flush_requested_(static_cast<size_t>(options.size), false),
       departed_(static_cast<size_t>(options.size), false) {}
 
 uint32_t CoordinatorService::id_for(const std::string& name) {
@@ -24,13 +25,22 @@ uint32_t CoordinatorService::id_for(const std::string& name) {
   return it->second;
 }
 
+CoordinatorService::TensorState& CoordinatorService::state(uint32_t id) {
+  auto [it, inserted] = tensors_.try_emplace(id);
+  if (inserted) {
+    it->second.submitted.assign(static_cast<size_t>(options_.size), 0);
+    it->second.carry.assign(static_cast<size_t>(options_.size), 0);
+  }
+  return it->second;
+}
+
 void CoordinatorService::fail_id(uint32_t id, StatusCode code, const std::string& message) {
   Plan p;
   p.kind = PlanKind::kError;
   p.code = code;
   p.ids = {id};
   p.message = message;
-  error_plans_.push_back(std::move(p));
+  pending_plans_.push_back(std::move(p));
 }
 
 std::vector<Outgoing> CoordinatorService::on_ready(int rank, const Ready& ready,
@@ -47,8 +57,9 @@ std::vector<Outgoing> CoordinatorService::on_ready(int rank, const Ready& ready,
       if (it == known.end()) {
         // A peer that names an id it never described is broken; answer if we can name it.
         if (e.id < names_.size()) {
-          fail_id(e.id, StatusCode::kInternal, "tensor '" + names_[e.id] + "': rank " + std::to_string(rank) +
-                            " referred to it by id without ever describing it");
+          fail_id(e.id, StatusCode::kInternal,
+                  "tensor '" + names_[e.id] + "': rank " + std::to_string(rank) +
+                      " referred to it by id without ever describing it");
         }
         continue;
       }
@@ -59,18 +70,171 @@ std::vector<Outgoing> CoordinatorService::on_ready(int rank, const Ready& ready,
       fail_id(id, StatusCode::kAborted, "tensor '" + request->name + "': " + departure_);
       continue;
     }
+    TensorState& ts = state(id);
+    uint64_t round = ts.submitted[static_cast<size_t>(rank)]++;
+    if (pilot_ && *pilot_ == id) note_pilot_arrival(id, round, rank, now);
+    if (round < ts.rounds_run) {
+      // A late request for a bounded round that already ran without this rank: its engine
+      // answers it from the stored result, and its gradient now waits in the rank's carry.
+      ts.carry[static_cast<size_t>(rank)]++;
+      continue;
+    }
     if (auto outcome = table_.submit(rank, id, *request, e.dim0, now)) {
-      if (outcome->ready) {
-        if (outcome->ready->request.kind == CollectiveKind::kAllreduce) {
-          learner_.observe_ready(*outcome->ready);
-        }
-        held_.push_back(std::move(*outcome->ready));
-      } else {
-        fail_id(id, StatusCode::kMismatch, outcome->error);
+      round_done(std::move(*outcome));
+    }
+  }
+  complete_bounded(now);
+  return flush(now, false);
+}
+
+void CoordinatorService::round_done(RoundOutcome outcome) {
+  TensorState& ts = state(outcome.id);
+  ts.rounds_run++;
+  if (!outcome.ready) {
+    fail_id(outcome.id, StatusCode::kMismatch, outcome.error);
+    return;
+  }
+  ReadyTensor& t = *outcome.ready;
+  // Present ranks contribute their carries now: counts must travel with the data whenever a
+  // rank is missing or a carry joins.
+  bool counted = !t.missing.empty();
+  for (size_t r = 0; r < ts.carry.size(); ++r) {
+    bool missing = std::find(t.missing.begin(), t.missing.end(), static_cast<int32_t>(r)) !=
+                   t.missing.end();
+    if (!missing && ts.carry[r] > 0) {
+      counted = true;
+      ts.carry[r] = 0;
+    }
+  }
+  t.counted = counted;
+  const TensorRequest& req = t.request;
+  if (req.kind == CollectiveKind::kAllreduce &&
+      (req.op == ReduceOp::kSum || req.op == ReduceOp::kAverage)) {
+    ts.boundable = true;
+    if (!pilot_) pilot_ = t.id;
+  }
+  ts.request = req;
+  if (req.kind == CollectiveKind::kAllreduce) learner_.observe_ready(t);
+  held_.push_back(std::move(t));
+}
+
+void CoordinatorService::complete_bounded(Clock::time_point now) {
+  quorum_deadline_.reset();
+  if (policy_.mode() != SyncMode::kBounded) return;
+  const int q = std::clamp(options_.policy.quorum, 1, options_.size);
+  for (uint32_t id : table_.open_ids()) {
+    TensorState& ts = state(id);
+    const TensorRequest* first = table_.first_request(id);
+    if (!ts.boundable || !first || first->kind != CollectiveKind::kAllreduce ||
+        (first->op != ReduceOp::kSum && first->op != ReduceOp::kAverage)) {
+      continue;  // other ops, broadcast, allgather and first rounds always run sync
+    }
+    std::vector<int> present = table_.present(id);
+    if (static_cast<int>(present.size()) < q) continue;
+    // A short grace after the quorum arrived: a rank only just behind still makes it.
+    Clock::time_point grace_end = *table_.nth_arrival(id, q) + options_.cycle_time;
+    if (now < grace_end) {
+      if (!quorum_deadline_ || grace_end < *quorum_deadline_) quorum_deadline_ = grace_end;
+      continue;
+    }
+    int blocked = -1;
+    for (int r = 0; r < options_.size && blocked < 0; ++r) {
+      bool is_present = std::find(present.begin(), present.end(), r) != present.end();
+      if (!is_present && ts.rounds_run + 1 - ts.submitted[static_cast<size_t>(r)] >
+                             static_cast<uint64_t>(options_.staleness)) {
+        blocked = r;
+      }
+    }
+    if (blocked >= 0) {  // running now would leave `blocked` more than s rounds behind: wait
+      if (pilot_ && *pilot_ == id && ts.stale_wait_round != ts.rounds_run) {
+        policy_.observe_staleness_wait(blocked);
+        ts.stale_wait_round = ts.rounds_run;
+      }
+      continue;
+    }
+    if (auto outcome = table_.complete_partial(id, now)) round_done(std::move(*outcome));
+  }
+}
+
+void CoordinatorService::note_pilot_arrival(uint32_t id, uint64_t round, int rank,
+                                            Clock::time_point now) {
+  (void)id;
+  auto& times = pilot_arrivals_[round];
+  if (times.empty()) times.resize(static_cast<size_t>(options_.size));
+  times[static_cast<size_t>(rank)] = now;
+  if (std::all_of(times.begin(), times.end(), [](auto& t) { return t.has_value(); })) {
+    std::vector<Clock::time_point> arrivals;
+    for (auto& t : times) arrivals.push_back(*t);
+    pilot_arrivals_.erase(round);
+    policy_.observe_round(arrivals);
+    if (auto sw = policy_.decide()) {
+      mode_reason_ = sw->reason;
+      if (options_.log) {
+        options_.log(std::string("sync policy: switching to ") +
+                     (sw->mode == SyncMode::kBounded ? "bounded" : "sync") + ": " + sw->reason);
       }
     }
   }
-  return flush(now, false);
+  // Rounds some rank never completes (it left) must not pile up.
+  while (pilot_arrivals_.size() > 4 * static_cast<size_t>(options_.policy.window) + 8) {
+    pilot_arrivals_.erase(pilot_arrivals_.begin());
+  }
+}
+
+void CoordinatorService::observe(Algorithm algorithm, size_t bytes, double seconds) {
+  model_.observe(algorithm, bytes, options_.size, seconds);
+  if (!options_.adapt_buckets || !model_.fitted(algorithm)) return;
+  // A bucket of n bytes spends alpha / (alpha + n beta) of its time on latency; 40 alpha/beta
+  // keeps that near 2.5%. Bounded so a noisy fit cannot make buckets absurd.
+  AlphaBeta ab = model_.params(algorithm);
+  if (ab.beta <= 0) return;
+  double target = 40.0 * ab.alpha / ab.beta;
+  set_bucket_bytes(static_cast<size_t>(std::clamp(target, 64.0 * 1024, 64.0 * 1024 * 1024)));
+}
+
+void CoordinatorService::set_bucket_bytes(size_t bytes) {
+  learner_.set_bucket_bytes(std::min(bytes, options_.fusion_threshold));
+}
+
+void CoordinatorService::maybe_flush_all() {
+  for (int r = 0; r < options_.size; ++r) {
+    if (!departed_[static_cast<size_t>(r)] && !flush_requested_[static_cast<size_t>(r)]) return;
+  }
+  std::fill(flush_requested_.begin(), flush_requested_.end(), false);
+  // Every rank's carries, per tensor, reduced once more; the ids are sorted so every
+  // coordinator run folds in the same order.
+  std::vector<uint32_t> ids;
+  for (auto& [id, ts] : tensors_) {
+    if (ts.boundable && std::any_of(ts.carry.begin(), ts.carry.end(), [](auto c) { return c; })) {
+      ids.push_back(id);
+    }
+  }
+  std::sort(ids.begin(), ids.end());
+  for (uint32_t id : ids) {
+    TensorState& ts = tensors_[id];
+    std::fill(ts.carry.begin(), ts.carry.end(), 0);
+    Plan p;
+    p.kind = PlanKind::kFold;
+    p.op = ts.request.op;
+    p.dtype = ts.request.dtype;
+    p.device = ts.request.device;
+    p.ids = {id};
+    p.counted = true;
+    pending_plans_.push_back(std::move(p));
+  }
+  Plan done;
+  done.kind = PlanKind::kFlushDone;
+  pending_plans_.push_back(std::move(done));
+}
+
+std::vector<Outgoing> CoordinatorService::on_flush(int rank, Clock::time_point now) {
+  flush_requested_[static_cast<size_t>(rank)] = true;
+  // Whatever is ready goes first, so carries counted here are the engines' carries.
+  std::vector<Outgoing> out = flush(now, true);
+  maybe_flush_all();
+  std::vector<Outgoing> more = flush(now, true);
+  out.insert(out.end(), more.begin(), more.end());
+  return out;
 }
 
 void CoordinatorService::depart(int rank, const std::string& reason, Clock::time_point now) {
@@ -80,7 +244,16 @@ void CoordinatorService::depart(int rank, const std::string& reason, Clock::time
   (void)now;
   // Rounds that still miss some rank can never run now.
   for (uint32_t id : table_.take_all_pending()) {
-    fail_id(id, StatusCode::kAborted, "tensor '" + names_[id] + "': " + departure_ + " before every rank submitted it");
+    fail_id(id, StatusCode::kAborted,
+            "tensor '" + names_[id] + "': " + departure_ + " before every rank submitted it");
+  }
+  if (std::any_of(flush_requested_.begin(), flush_requested_.end(), [](bool b) { return b; })) {
+    std::fill(flush_requested_.begin(), flush_requested_.end(), false);
+    Plan done;
+    done.kind = PlanKind::kFlushDone;
+    done.code = StatusCode::kAborted;
+    done.message = "flush: " + departure_;
+    pending_plans_.push_back(std::move(done));
   }
 }
 
@@ -104,31 +277,18 @@ std::vector<Outgoing> CoordinatorService::on_lost(int rank, const std::string& w
   return flush(now, true);
 }
 
-void CoordinatorService::observe(Algorithm algorithm, size_t bytes, double seconds) {
-  model_.observe(algorithm, bytes, options_.size, seconds);
-  if (!options_.adapt_buckets || !model_.fitted(algorithm)) return;
-  // A bucket of n bytes spends alpha / (alpha + n beta) of its time on latency; 40 alpha/beta
-  // keeps that near 2.5%. Bounded so a noisy fit cannot make buckets absurd.
-  AlphaBeta ab = model_.params(algorithm);
-  if (ab.beta <= 0) return;
-  double target = 40.0 * ab.alpha / ab.beta;
-  set_bucket_bytes(static_cast<size_t>(std::clamp(target, 64.0 * 1024, 64.0 * 1024 * 1024)));
-}
-
-void CoordinatorService::set_bucket_bytes(size_t bytes) {
-  learner_.set_bucket_bytes(std::min(bytes, options_.fusion_threshold));
-}
-
 std::vector<Outgoing> CoordinatorService::on_timer(Clock::time_point now) {
+  complete_bounded(now);
   return flush(now, false);
 }
 
 std::optional<Clock::time_point> CoordinatorService::deadline() const {
-  if (held_.empty()) return std::nullopt;
-  auto oldest = std::min_element(held_.begin(), held_.end(), [](const auto& a, const auto& b) {
-    return a.last_arrival < b.last_arrival;
-  });
-  return oldest->last_arrival + options_.cycle_time;
+  std::optional<Clock::time_point> d = quorum_deadline_;
+  for (const ReadyTensor& t : held_) {
+    Clock::time_point due = t.last_arrival + options_.cycle_time;
+    if (!d || due < *d) d = due;
+  }
+  return d;
 }
 
 bool CoordinatorService::all_departed() const {
@@ -136,8 +296,13 @@ bool CoordinatorService::all_departed() const {
 }
 
 std::vector<Outgoing> CoordinatorService::flush(Clock::time_point now, bool force) {
-  std::vector<Plan> plans = std::move(error_plans_);
-  error_plans_.clear();
+  std::vector<Plan> plans;
+  std::vector<Plan> tail;  // folds and flush completion go after the rounds planned now
+  for (Plan& p : pending_plans_) {
+    (p.kind == PlanKind::kFold || p.kind == PlanKind::kFlushDone ? tail : plans)
+        .push_back(std::move(p));
+  }
+  pending_plans_.clear();
   if (!held_.empty()) {
     size_t held_bytes = 0;
     std::unordered_set<uint32_t> ready_ids;
@@ -168,15 +333,24 @@ std::vector<Outgoing> CoordinatorService::flush(Clock::time_point now, bool forc
         if (p.kind == PlanKind::kAllreduce) {
           size_t bytes = 0;
           for (uint32_t id : p.ids) bytes += bytes_of[id];
-          Algorithm a = options_.algorithm ? *options_.algorithm : model_.choose(bytes, options_.size);
+          Algorithm a =
+              options_.algorithm ? *options_.algorithm : model_.choose(bytes, options_.size);
           p.algorithm = static_cast<uint8_t>(a);
         }
         plans.push_back(std::move(p));
       }
     }
   }
+  for (Plan& p : tail) plans.push_back(std::move(p));
   if (plans.empty() && assignments_.empty()) return {};
-  for (Plan& p : plans) p.seq = next_seq_++;
+  for (Plan& p : plans) {
+    p.seq = next_seq_++;
+    p.mode = policy_.mode();
+  }
+  if (!plans.empty() && !mode_reason_.empty()) {
+    plans.front().mode_reason = std::move(mode_reason_);
+    mode_reason_.clear();
+  }
   PlanBatch batch{std::move(assignments_), std::move(plans)};
   assignments_.clear();
   return {{kAllRanks, std::move(batch)}};

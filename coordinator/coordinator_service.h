@@ -1,10 +1,16 @@
 // The coordinator's brain, without sockets: it takes readiness messages from ranks, assigns ids
-// to names, validates each round across ranks, holds ready allreduces for fusion (at most the
-// cycle time, and only while more of them are on their way), and emits sequence-numbered plan
-// batches that every rank executes in order. It also turns a departed rank into error plans so
-// nothing waits for it. Single-threaded: the TCP server (or a test) calls it from one thread.
+// to names, validates each round across ranks, holds ready allreduces for fusion (until their
+// learned bucket is complete, at most the cycle time, and only while more are on their way),
+// and emits sequence-numbered plan batches that every rank executes in order. It runs the sync
+// policy: in bounded mode a Sum/Average round may run with a quorum of ranks while the missing
+// ones stand in with zeros, within the staleness bound; it keeps count of every rank's late
+// gradients (carries) so plans say when counts must travel with the data, and folds carries at
+// flush(). It turns a departed rank into error plans so nothing waits for it.
+// Single-threaded: the TCP server (or a test) calls it from one thread.
 #pragma once
 
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -14,6 +20,7 @@
 #include "coordinator/cost_model.h"
 #include "coordinator/messages.h"
 #include "coordinator/readiness_table.h"
+#include "coordinator/sync_policy.h"
 
 namespace quorum::coord {
 
@@ -25,6 +32,11 @@ struct ServiceOptions {
   bool adapt_buckets = true;       // retarget buckets from the fitted cost model
   // Allreduce algorithm for every plan; nullopt = chosen per plan by the cost model.
   std::optional<Algorithm> algorithm;
+  // Sync policy: mode (fixed or auto), quorum, thresholds, window.
+  PolicyOptions policy;
+  int staleness = 2;  // s: a missing rank may fall at most this many rounds behind
+  // Where mode switches and stalls are reported (rank 0's log); may be empty.
+  std::function<void(const std::string&)> log;
 };
 
 // A message for one rank, or for every rank that has not departed (rank == kAllRanks).
@@ -43,7 +55,9 @@ class CoordinatorService {
   std::vector<Outgoing> on_goodbye(int rank, Clock::time_point now);
   // A rank's connection dropped without Goodbye.
   std::vector<Outgoing> on_lost(int rank, const std::string& why, Clock::time_point now);
-  // Called at or after deadline(): emits plans held for fusion.
+  // A rank called flush(); when all have, carries are folded and every rank gets kFlushDone.
+  std::vector<Outgoing> on_flush(int rank, Clock::time_point now);
+  // Called at or after deadline(): emits plans held for fusion or waiting for a quorum grace.
   std::vector<Outgoing> on_timer(Clock::time_point now);
 
   // When held tensors must go out, if any are held.
@@ -53,6 +67,7 @@ class CoordinatorService {
   uint64_t plans_emitted() const { return next_seq_; }
   const BucketLearner& learner() const { return learner_; }
   const CostModel& cost_model() const { return model_; }
+  SyncMode mode() const { return policy_.mode(); }
   void set_bucket_bytes(size_t bytes);
 
   // A timed collective (from rank 0's engine): refits the model and, when allowed, retargets
@@ -60,21 +75,46 @@ class CoordinatorService {
   void observe(Algorithm algorithm, size_t bytes, double seconds);
 
  private:
+  // Per tensor: how far each rank's framework has got, and its late gradients.
+  struct TensorState {
+    uint64_t rounds_run = 0;           // rounds completed (run, or failed)
+    std::vector<uint64_t> submitted;   // per rank: rounds its framework has enqueued
+    std::vector<uint32_t> carry;       // per rank: late gradients not yet folded in
+    bool boundable = false;            // a Sum/Average allreduce whose first round ran
+    TensorRequest request;             // the description of its last completed round
+    uint64_t stale_wait_round = ~0ull; // round for which a staleness wait was reported
+  };
+
   uint32_t id_for(const std::string& name);
+  TensorState& state(uint32_t id);
   void fail_id(uint32_t id, StatusCode code, const std::string& message);
   void depart(int rank, const std::string& reason, Clock::time_point now);
+  // A round left the readiness table: bookkeeping, then hold it for planning.
+  void round_done(RoundOutcome outcome);
+  // Bounded mode: completes open rounds that have their quorum, past the grace, within s.
+  void complete_bounded(Clock::time_point now);
+  void note_pilot_arrival(uint32_t id, uint64_t round, int rank, Clock::time_point now);
+  void maybe_flush_all();
   std::vector<Outgoing> flush(Clock::time_point now, bool force);
 
   ServiceOptions options_;
   std::unordered_map<std::string, uint32_t> ids_by_name_;
   std::vector<std::string> names_;
   std::vector<std::unordered_map<uint32_t, TensorRequest>> known_;  // per rank, by id
+  std::unordered_map<uint32_t, TensorState> tensors_;
   ReadinessTable table_;
   BucketLearner learner_;
   CostModel model_;
+  SyncPolicy policy_;
   std::vector<ReadyTensor> held_;           // validated, waiting to be planned
   std::vector<IdAssignment> assignments_;   // not yet announced
-  std::vector<Plan> error_plans_;           // not yet announced
+  std::vector<Plan> pending_plans_;         // errors, folds: out with the next batch
+  std::string mode_reason_;                 // a switch not yet announced in a plan
+  std::optional<Clock::time_point> quorum_deadline_;  // earliest bounded grace expiry
+  // The pilot tensor whose rounds feed the policy, and its rounds' arrivals by rank.
+  std::optional<uint32_t> pilot_;
+  std::map<uint64_t, std::vector<std::optional<Clock::time_point>>> pilot_arrivals_;
+  std::vector<bool> flush_requested_;
   std::vector<bool> departed_;
   std::string departure_;                   // why the job can no longer run collectives
   uint64_t next_seq_ = 0;

@@ -23,6 +23,8 @@ Plan single(const ReadyTensor& t) {
   p.root = t.request.root;
   p.ids = {t.id};
   p.last_ranks = {t.last_rank};
+  p.missing = {t.missing};
+  p.counted = t.counted;
   p.dim0_per_rank = t.dim0_per_rank;
   return p;
 }
@@ -57,12 +59,20 @@ std::vector<Plan> plan_fusion(const std::vector<ReadyTensor>& ready, size_t thre
     if (it != open.end() && it->bytes + t.wire_bytes <= threshold_bytes) {
       plans[it->plan].ids.push_back(t.id);
       plans[it->plan].last_ranks.push_back(t.last_rank);
+      plans[it->plan].missing.push_back(t.missing);
+      plans[it->plan].counted = plans[it->plan].counted || t.counted;
       it->bytes += t.wire_bytes;
       continue;
     }
     if (it != open.end()) open.erase(it);  // full: later tensors start a new bucket
     plans.push_back(single(t));
     open.push_back({plans.size() - 1, t.wire_bytes, learned});
+  }
+  // Sync plans carry no per-tensor missing lists at all.
+  for (Plan& p : plans) {
+    if (std::all_of(p.missing.begin(), p.missing.end(), [](auto& m) { return m.empty(); })) {
+      p.missing.clear();
+    }
   }
   return plans;
 }

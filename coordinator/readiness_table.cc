@@ -178,6 +178,15 @@ std::vector<uint32_t> ReadinessTable::open_ids() const {
   return ids;
 }
 
+const TensorRequest* ReadinessTable::first_request(uint32_t id) const {
+  auto it = rounds_.find(id);
+  if (it == rounds_.end()) return nullptr;
+  for (const auto& r : it->second.by_rank) {
+    if (r) return &*r;
+  }
+  return nullptr;
+}
+
 std::optional<RoundOutcome> ReadinessTable::complete_partial(uint32_t id, Clock::time_point now) {
   auto it = rounds_.find(id);
   if (it == rounds_.end() || it->second.submitted == 0) return std::nullopt;

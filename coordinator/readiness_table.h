@@ -25,6 +25,7 @@ struct ReadyTensor {
   Clock::time_point last_arrival;
   int32_t last_rank = 0;               // whose submission completed the round
   std::vector<int32_t> missing;        // bounded rounds: ranks that had not submitted
+  bool counted = false;                // counts must travel with the data (set by the service)
 };
 
 // The outcome of a completed round: ready, or an error every rank's handle receives.
@@ -61,8 +62,9 @@ class ReadinessTable {
   // and when the n-th of them arrived.
   std::vector<int> present(uint32_t id) const;
   std::optional<Clock::time_point> nth_arrival(uint32_t id, int n) const;
-  // Ids with an open round.
+  // Ids with an open round, and the first description submitted for one.
   std::vector<uint32_t> open_ids() const;
+  const TensorRequest* first_request(uint32_t id) const;
   // Completes `id`'s open round with the ranks present so far (validated among themselves);
   // the others are listed in ReadyTensor::missing.
   std::optional<RoundOutcome> complete_partial(uint32_t id, Clock::time_point now);

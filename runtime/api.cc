@@ -157,6 +157,17 @@ void stop_timeline() {
   if (auto rt = current()) rt->stop_timeline();
 }
 
+int64_t result_count(const Handle& handle) {
+  auto* state = detail::HandleAccess::state(handle);
+  return state && state->poll() ? state->count.load() : 0;
+}
+
+Status flush(FoldCallback on_folded) {
+  auto rt = current();
+  if (!rt) return Status(StatusCode::kFailedPrecondition, "flush: quorum is not initialised");
+  return rt->engine().request_flush(std::move(on_folded))->wait();
+}
+
 Stats stats() {
   auto rt = current();
   return rt ? rt->engine().stats() : Stats{};

@@ -99,6 +99,16 @@ bool set_algorithm(std::string_view text, Config& c) {
   return false;
 }
 
+bool set_sync_mode(std::string_view text, Config& c) {
+  for (const char* m : {"sync", "bounded", "auto"}) {
+    if (text == m) {
+      c.sync_mode = m;
+      return true;
+    }
+  }
+  return false;
+}
+
 bool set_log_subsystems(std::string_view text, Config& c) {
   return parse_subsystems(text, &c.log_subsystems);
 }
@@ -117,6 +127,27 @@ constexpr KnobSpec kKnobs[] = {
      "messages, auto picks per plan from an alpha-beta model fitted to the collectives timed so "
      "far.",
      set_algorithm},
+    {"QUORUM_SYNC_MODE", nullptr, "enum", "sync", "sync|bounded|auto",
+     "sync: every round waits for every rank. bounded: a Sum/Average round runs once "
+     "QUORUM_QUORUM ranks are in, late gradients join later rounds (at most QUORUM_STALENESS "
+     "rounds late). auto: rank 0 switches between them from observed waiting. Rank 0's value "
+     "decides for the job.",
+     set_sync_mode},
+    {"QUORUM_STALENESS", nullptr, "rounds", "2", "1 .. 1000",
+     "Bounded mode: how many rounds a rank's gradient may be applied late.",
+     set_int<&Config::staleness, 1, 1000>},
+    {"QUORUM_QUORUM", nullptr, "ranks", "0", "0 .. 1048576 (0 = a majority; at most the job size)",
+     "Bounded mode: ranks that must be in before a round may run.",
+     set_int<&Config::quorum, 0, 1048576>},
+    {"QUORUM_ASYNC_ENTER", nullptr, "fraction", "0.10", "0 .. 1",
+     "auto: switch to bounded when waiting for stragglers exceeds this share of step time.",
+     set_double<&Config::async_enter, 0, 1>},
+    {"QUORUM_ASYNC_EXIT", nullptr, "fraction", "0.05", "0 .. 1 (below QUORUM_ASYNC_ENTER)",
+     "auto: switch back to sync when waiting falls below this share of step time.",
+     set_double<&Config::async_exit, 0, 1>},
+    {"QUORUM_POLICY_WINDOW", nullptr, "rounds", "20", "2 .. 100000",
+     "auto: rounds of evidence behind each decision.",
+     set_int<&Config::policy_window, 2, 100000>},
     {"QUORUM_LOG_LEVEL", nullptr, "enum", "warn", "trace|debug|info|warn|error|off",
      "Lowest level of log line written to stderr.", set_log_level},
     {"QUORUM_LOG_SUBSYS", nullptr, "list", "all", "all or a comma list of init,engine,coord,ops,config",
@@ -180,6 +211,10 @@ Status load_config(const EnvLookup& env, Config* out, std::vector<KnobSetting>* 
       errors += source + "='" + value + "' is not valid: expected " + k.type + " in " + k.range;
     }
     if (settings) settings->push_back({&k, value, source});
+  }
+  if (errors.empty() && c.async_exit >= c.async_enter) {
+    errors = "QUORUM_ASYNC_EXIT=" + std::to_string(c.async_exit) +
+             " must be below QUORUM_ASYNC_ENTER=" + std::to_string(c.async_enter);
   }
   if (!errors.empty()) return Status(StatusCode::kInvalidArgument, errors);
   *out = c;

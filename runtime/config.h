@@ -26,6 +26,12 @@ struct Config {
   double connect_timeout_sec = 0;
   double shutdown_timeout_sec = 0;
   std::string algorithm = "auto";  // auto | native | ring | tree
+  std::string sync_mode = "sync";  // sync | bounded | auto
+  int64_t staleness = 2;
+  int64_t quorum = 0;            // 0 = a majority of ranks
+  double async_enter = 0.10;
+  double async_exit = 0.05;
+  int64_t policy_window = 20;
   std::string timeline;          // path prefix; "" = no timeline at init
   int64_t timeline_max_mb = 0;
 };

@@ -90,6 +90,14 @@ void Engine::run() {
     while (::read(wake_fd_, &drained, sizeof(drained)) > 0) {
     }
     if (!goodbye_sent) send_readiness();
+    {
+      std::lock_guard lk(flush_mu_);
+      if (flush_handle_ && !flush_sent_ && !goodbye_sent) {
+        Status s = opt_.client->send(coord::Flush{});
+        if (!s.is_ok()) lost_reason_ = s.message();
+        flush_sent_ = true;
+      }
+    }
     receive_plans();
     while (!inbox_.empty()) {
       Received r = std::move(inbox_.front());
@@ -125,6 +133,12 @@ void Engine::run() {
 }
 
 void Engine::fail_everything(const std::string& reason) {
+  std::shared_ptr<detail::HandleState> flush;
+  {
+    std::lock_guard lk(flush_mu_);
+    flush = std::move(flush_handle_);
+  }
+  if (flush) flush->complete(Status(StatusCode::kAborted, "flush: " + reason));
   std::vector<PendingRequest> unsent = queue_.close(reason);
   for (PendingRequest& r : unsent) pending_.emplace(r.desc.name, std::move(r));
   std::vector<std::string> names;
@@ -152,6 +166,8 @@ void Engine::send_readiness() {
       described_[r.desc.name] = r.desc;
     }
     ready.entries.push_back(std::move(e));
+    // The coordinator counts late requests too; this rank answers them itself.
+    if (r.desc.kind == coord::CollectiveKind::kAllreduce && answer_late(r)) continue;
     std::string name = r.desc.name;
     pending_.emplace(std::move(name), std::move(r));
   }
@@ -188,6 +204,34 @@ void Engine::handle_batch(coord::PlanBatch& batch, int64_t received_ns) {
 }
 
 void Engine::execute(const coord::Plan& plan, int64_t received_ns) {
+  if (plan.mode != mode_) {
+    mode_ = plan.mode;
+    const char* name = mode_ == coord::SyncMode::kBounded ? "bounded" : "sync";
+    QLOG(kInfo, kEngine) << "sync mode is now " << name
+                         << (plan.mode_reason.empty() ? "" : ": " + plan.mode_reason);
+    if (tl_) {
+      tl_->record({'i', 'p', Lane::kMode, "mode", name, Timeline::now_ns(), 0,
+                   {{"reason", plan.mode_reason}}});
+    }
+  }
+  if (plan.mode == coord::SyncMode::kBounded) saw_bounded_ = true;
+  bounded_now_ = plan.mode == coord::SyncMode::kBounded;
+  if (plan.kind == coord::PlanKind::kFlushDone) {
+    std::shared_ptr<detail::HandleState> done;
+    {
+      std::lock_guard lk(flush_mu_);
+      done = std::move(flush_handle_);
+      flush_callback_ = nullptr;
+    }
+    if (done) done->complete(Status(plan.code, plan.message));
+    return;
+  }
+  if (plan.kind == coord::PlanKind::kFold) {
+    Status s = run_fold(plan);
+    if (!s.is_ok()) QLOG(kError, kEngine) << "flush: " << s.message();
+    return;
+  }
+  std::vector<Slot> slots;
   std::vector<PendingRequest*> entries;
   std::vector<std::string> names;
   std::vector<int64_t> last_ranks;  // per entry
@@ -195,17 +239,37 @@ void Engine::execute(const coord::Plan& plan, int64_t received_ns) {
     uint32_t id = plan.ids[k];
     const std::string* name = id < name_by_id_.size() ? &name_by_id_[id] : nullptr;
     auto it = name ? pending_.find(*name) : pending_.end();
+    const bool missing =
+        k < plan.missing.size() &&
+        std::find(plan.missing[k].begin(), plan.missing[k].end(), opt_.rank) != plan.missing[k].end();
+    Slot slot;
     if (it == pending_.end()) {
       if (plan.kind == coord::PlanKind::kError) continue;  // not ours: nothing to fail
-      // Every rank submitted every tensor of a plan; a gap means a broken protocol, and
-      // skipping the collective would hang the other ranks.
-      QLOG(kError, kEngine) << "plan " << plan.seq << " names tensor id " << id
-                            << " that this rank has not submitted";
-      std::abort();
+      auto h = name ? history_.find(*name) : history_.end();
+      if (!missing || h == history_.end()) {
+        // Every rank submitted every tensor of a plan (or stands in for one it knows); a gap
+        // means a broken protocol, and skipping the collective would hang the other ranks.
+        QLOG(kError, kEngine) << "plan " << plan.seq << " names tensor id " << id
+                              << " that this rank has not submitted";
+        std::abort();
+      }
+      slot = Slot{*name, nullptr, true, &h->second, h->second.elements};
+    } else {
+      slot = Slot{it->first, &it->second, missing, nullptr, it->second.elements};
+      entries.push_back(&it->second);
+      names.push_back(it->first);
+      last_ranks.push_back(k < plan.last_ranks.size() ? plan.last_ranks[k] : -1);
     }
-    entries.push_back(&it->second);
-    names.push_back(it->first);
-    last_ranks.push_back(k < plan.last_ranks.size() ? plan.last_ranks[k] : -1);
+    if (plan.kind == coord::PlanKind::kAllreduce &&
+        (plan.op == ReduceOp::kSum || plan.op == ReduceOp::kAverage) && !slot.history) {
+      TensorHistory& h = history_[slot.name];
+      if (h.stored.empty() && h.carry_count == 0) {  // (re)learn the shape while nothing is held
+        h.dtype = plan.dtype;
+        h.elements = slot.elements;
+      }
+      slot.history = &h;
+    }
+    slots.push_back(std::move(slot));
   }
   auto started = Clock::now();
   const int64_t started_ns = Timeline::now_ns();
@@ -231,13 +295,16 @@ void Engine::execute(const coord::Plan& plan, int64_t received_ns) {
       status = Status(plan.code == StatusCode::kOk ? StatusCode::kInternal : plan.code,
                       plan.message);
       break;
-    case coord::PlanKind::kAllreduce: status = run_allreduce(plan, entries); break;
+    case coord::PlanKind::kAllreduce: status = run_allreduce(plan, slots); break;
     case coord::PlanKind::kBroadcast: status = run_broadcast(plan, *entries.at(0)); break;
     case coord::PlanKind::kAllgather: status = run_allgather(plan, *entries.at(0)); break;
+    case coord::PlanKind::kFold:
+    case coord::PlanKind::kFlushDone: break;  // handled above
   }
   if (plan.kind != coord::PlanKind::kError) {
     plans_.fetch_add(1, std::memory_order_relaxed);
-    if (status.is_ok() && entries.size() > 1) {
+    if (plan.mode == coord::SyncMode::kBounded) bounded_plans_.fetch_add(1, std::memory_order_relaxed);
+    if (status.is_ok() && slots.size() > 1) {
       fused_.fetch_add(entries.size(), std::memory_order_relaxed);
     }
   }
@@ -272,74 +339,6 @@ void Engine::timed(const coord::Plan& plan, size_t bytes,
                                  std::string(algorithm_name(static_cast<ops::Algorithm>(plan.algorithm)))
                            : std::string(opt_.host_backend->name()) + "-native"},
          {"tensors", std::move(tensors)}});
-}
-
-Status Engine::run_allreduce(const coord::Plan& plan,
-                             const std::vector<PendingRequest*>& entries) {
-  const DataType dtype = plan.dtype;
-  const DataType wire = ops::wire_dtype(dtype);
-  const size_t esize = dtype_size(wire);
-  size_t total = 0;
-  for (PendingRequest* e : entries) total += e->elements;
-  const ReduceOp op = plan.op == ReduceOp::kAverage ? ReduceOp::kSum : plan.op;
-
-  // A lone tensor already in its wire dtype is reduced in place in its output: no copy into
-  // the fusion buffer (this covers every tensor larger than the threshold).
-  const bool direct = entries.size() == 1 && wire == dtype;
-  std::vector<unsigned char> oversized;  // a lone f16/bf16 tensor past the threshold
-  unsigned char* buf = nullptr;
-  if (direct) {
-    PendingRequest& e = *entries[0];
-    buf = static_cast<unsigned char*>(e.output.data);
-    if (e.output.data != e.input.data && total > 0) {
-      std::memmove(e.output.data, e.input.data, total * esize);
-    }
-  } else {
-    size_t need = total * esize;
-    if (need > static_cast<size_t>(opt_.config.fusion_threshold)) {
-      oversized.resize(need);
-      buf = oversized.data();
-    } else {
-      if (fusion_.size() < need) fusion_.resize(need);
-      buf = fusion_.data();
-    }
-    int64_t t0 = Timeline::now_ns();
-    size_t offset = 0;
-    for (PendingRequest* e : entries) {
-      if (e->elements) ops::cast(buf + offset, wire, e->input.data, dtype, e->elements);
-      offset += e->elements * esize;
-    }
-    trace(Lane::kCollective, "pack", "pack", t0, Timeline::now_ns(),
-          {{"plan", static_cast<int64_t>(plan.seq)}, {"bytes", static_cast<int64_t>(offset)},
-           {"tensors", static_cast<int64_t>(entries.size())}});
-  }
-
-  Status status;
-  if (total > 0) {
-    const auto algorithm = static_cast<ops::Algorithm>(plan.algorithm);
-    int64_t t0 = Timeline::now_ns();
-    timed(plan, total * esize, entries,
-          [&] { return opt_.host_backend->allreduce(buf, total, wire, op, algorithm); }, &status);
-    if (status.is_ok() && opt_.on_allreduce_timed) {
-      opt_.on_allreduce_timed(algorithm, total * esize,
-                              static_cast<double>(Timeline::now_ns() - t0) * 1e-9);
-    }
-  }
-  if (!status.is_ok()) return status;
-  if (plan.op == ReduceOp::kAverage && total > 0) {
-    ops::divide(buf, total, wire, static_cast<double>(opt_.size));
-  }
-  if (!direct) {
-    int64_t t0 = Timeline::now_ns();
-    size_t offset = 0;
-    for (PendingRequest* e : entries) {
-      if (e->elements) ops::cast(e->output.data, dtype, buf + offset, wire, e->elements);
-      offset += e->elements * esize;
-    }
-    trace(Lane::kCollective, "unpack", "unpack", t0, Timeline::now_ns(),
-          {{"plan", static_cast<int64_t>(plan.seq)}, {"bytes", static_cast<int64_t>(offset)}});
-  }
-  return Status::ok();
 }
 
 Status Engine::run_broadcast(const coord::Plan& plan, PendingRequest& e) {
@@ -420,6 +419,11 @@ Stats Engine::stats() const {
   s.collective_seconds = static_cast<double>(collective_ns_.load()) * 1e-9;
   s.negotiation_seconds = static_cast<double>(negotiation_ns_.load()) * 1e-9;
   s.control_bytes_sent = opt_.client ? opt_.client->bytes_sent() : 0;
+  s.bounded_plans = bounded_plans_.load();
+  s.late_answered = late_answered_.load();
+  s.folded = folded_.load();
+  s.bounded_peak_bytes = static_cast<uint64_t>(extra_peak_.load());
+  s.bounded_mode = bounded_now_.load();
   return s;
 }
 

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <deque>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -51,6 +52,15 @@ class Engine {
 
   Status submit(PendingRequest&& request) { return queue_.push(std::move(request)); }
 
+  // flush(): folds every rank's late gradients (bounded mode) in one more reduction per tensor,
+  // handed to `on_folded` on the engine thread; the returned state completes when every rank's
+  // fold is done. Collective. Any thread; one flush at a time.
+  using FlushCallback =
+      std::function<void(const std::string& name, const Tensor& folded, int64_t gradients)>;
+  std::shared_ptr<detail::HandleState> request_flush(FlushCallback on_folded);
+  // True once any plan ran in bounded mode (then carries may exist).
+  bool saw_bounded() const { return saw_bounded_.load(); }
+
   // Counts a step; returns its number (from 1).
   uint64_t count_step() { return steps_.fetch_add(1, std::memory_order_relaxed) + 1; }
   Stats stats() const;
@@ -67,7 +77,32 @@ class Engine {
   // Records a complete event on the timeline, if one is running.
   void trace(Lane lane, const char* cat, std::string name, int64_t start_ns, int64_t end_ns,
              std::vector<TimelineArg> args);
-  Status run_allreduce(const coord::Plan& plan, const std::vector<PendingRequest*>& entries);
+  // Bounded-round bookkeeping of one Sum/Average allreduce tensor (engine thread).
+  struct TensorHistory {
+    DataType dtype = DataType::kF32;
+    size_t elements = 0;
+    struct Stored {
+      std::vector<unsigned char> result;  // in the tensor's dtype
+      int64_t gradients = 0;              // the round's count
+    };
+    std::deque<Stored> stored;                      // results of rounds this rank missed
+    std::vector<unsigned char> carry;               // late gradients, in the wire dtype
+    int64_t carry_count = 0;
+  };
+  // One tensor's part of an allreduce plan on this rank.
+  struct Slot {
+    std::string name;
+    PendingRequest* request = nullptr;  // null: this rank stands in for a round it missed
+    bool missing = false;               // contributes zeros (count 0)
+    TensorHistory* history = nullptr;   // Sum/Average tensors only
+    size_t elements = 0;
+  };
+  Status run_allreduce(const coord::Plan& plan, std::vector<Slot>& slots);
+  Status run_fold(const coord::Plan& plan);
+  // A late request for a round this rank missed: answered at once from the stored result, its
+  // gradient kept in the carry. False when there is no stored result for it.
+  bool answer_late(PendingRequest& r);
+  void track_extra_bytes(int64_t delta);
   Status run_broadcast(const coord::Plan& plan, PendingRequest& entry);
   Status run_allgather(const coord::Plan& plan, PendingRequest& entry);
   // Completes a pending request: frees its name, runs its callback (timed on the timeline when
@@ -97,11 +132,22 @@ class Engine {
   std::vector<std::string> name_by_id_;
   std::unordered_map<std::string, coord::TensorRequest> described_;  // last full description sent
   uint64_t next_seq_ = 0;
+  std::unordered_map<std::string, TensorHistory> history_;
+  coord::SyncMode mode_ = coord::SyncMode::kSync;
+  std::atomic<bool> saw_bounded_{false};
+  std::atomic<bool> bounded_now_{false};
+  // flush(): requested by any thread, sent and completed by the engine thread.
+  std::mutex flush_mu_;
+  FlushCallback flush_callback_;
+  std::shared_ptr<detail::HandleState> flush_handle_;
+  bool flush_sent_ = false;
   std::vector<unsigned char> fusion_;  // persistent fusion buffer, grown up to the threshold
   bool goodbye_acked_ = false;
 
   std::atomic<uint64_t> steps_{0}, plans_{0}, tensors_{0}, fused_{0}, errors_{0}, bytes_{0};
   std::atomic<int64_t> collective_ns_{0}, negotiation_ns_{0};
+  std::atomic<uint64_t> late_answered_{0}, folded_{0}, bounded_plans_{0};
+  std::atomic<int64_t> extra_bytes_{0}, extra_peak_{0};
 };
 
 }  // namespace quorum

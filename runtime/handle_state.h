@@ -59,6 +59,7 @@ struct HandleState {
   }
 
   const std::string name;  // the tensor, for errors and the timeline
+  std::atomic<int64_t> count{0};  // gradients summed into an allreduce result
   std::mutex mu;
   std::condition_variable cv;
   bool done = false;

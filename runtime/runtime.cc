@@ -85,6 +85,12 @@ Status Runtime::start() {
   MPI_Comm_size(local, &local_size_);
   MPI_Comm_free(&local);
   set_log_rank(rank_);
+  if (config_.quorum > size_) {
+    return Status(StatusCode::kInvalidArgument,
+                  "QUORUM_QUORUM=" + std::to_string(config_.quorum) + " exceeds the job's " +
+                      std::to_string(size_) + " ranks (accepted: 0 = majority, or 1 .. " +
+                      std::to_string(size_) + ")");
+  }
 
   Status topo = Topology::load(&topology_);
   if (!topo.is_ok()) QLOG(kWarn, kInit) << topo.message() << "; continuing without pinning";
@@ -97,6 +103,16 @@ Status Runtime::start() {
     so.size = size_;
     so.fusion_threshold = static_cast<size_t>(config_.fusion_threshold);
     so.cycle_time = to_duration(config_.cycle_time_ms / 1000.0);
+    so.staleness = static_cast<int>(config_.staleness);
+    so.policy.automatic = config_.sync_mode == "auto";
+    so.policy.initial =
+        config_.sync_mode == "bounded" ? coord::SyncMode::kBounded : coord::SyncMode::kSync;
+    so.policy.size = size_;
+    so.policy.quorum = config_.quorum == 0 ? size_ / 2 + 1 : static_cast<int>(config_.quorum);
+    so.policy.enter = config_.async_enter;
+    so.policy.exit = config_.async_exit;
+    so.policy.window = static_cast<int>(config_.policy_window);
+    so.log = [](const std::string& m) { QLOG(kInfo, kCoord) << m; };
     if (config_.algorithm == "native") so.algorithm = ops::Algorithm::kNative;
     if (config_.algorithm == "ring") so.algorithm = ops::Algorithm::kRing;
     if (config_.algorithm == "tree") so.algorithm = ops::Algorithm::kTree;
@@ -199,6 +215,12 @@ void Runtime::stop_io() {
 Status Runtime::shutdown() {
   if (shut_down_) return Status::ok();
   shut_down_ = true;
+  if (engine_->saw_bounded()) {
+    // Late gradients still in carries are folded once more so none is silently dropped; with
+    // no callback here they can only be counted (call quorum::flush(callback) to apply them).
+    Status s = engine_->request_flush({})->wait();
+    if (!s.is_ok()) QLOG(kWarn, kInit) << "shutdown: " << s.message();
+  }
   engine_->stop();
   if (server_) {
     // The coordinator must outlive every rank's goodbye.

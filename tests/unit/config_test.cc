@@ -139,7 +139,9 @@ TEST(Config, EveryKnobIsDeclaredCompletely) {
     Config c;
     EXPECT_TRUE(k.apply(k.default_value, c)) << "default '" << k.default_value << "'";
     // Path knobs take any text; every other knob must refuse junk.
-    if (std::string(k.type) != "path") EXPECT_FALSE(k.apply("not a value", c));
+    if (std::string(k.type) != "path") {
+      EXPECT_FALSE(k.apply("not a value", c));
+    }
   }
   for (const char* expected : {"QUORUM_FUSION_THRESHOLD", "QUORUM_CYCLE_TIME_MS",
                                "QUORUM_LOG_LEVEL", "QUORUM_LOG_SUBSYS"}) {

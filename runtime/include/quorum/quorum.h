@@ -111,7 +111,26 @@ struct Stats {
   double collective_seconds = 0;  // time the engine spent inside collectives
   double negotiation_seconds = 0; // summed over tensors: enqueue until its plan started
   uint64_t control_bytes_sent = 0;  // this rank's control-plane traffic to the coordinator
+  uint64_t bounded_plans = 0;     // plans run in bounded mode
+  uint64_t late_answered = 0;     // late requests answered from a stored bounded-round result
+  uint64_t folded = 0;            // late gradients folded in by flush()
+  uint64_t bounded_peak_bytes = 0;  // most memory held at once for stored results and carries
+  bool bounded_mode = false;      // the mode of the last plan this rank ran (rank 0 decides)
 };
 QUORUM_EXPORT Stats stats();
+
+// How many gradients the allreduce result behind `handle` sums: the rank count in a sync round;
+// in bounded rounds (QUORUM_SYNC_MODE=bounded|auto) the ranks present plus the late gradients
+// their carries brought. Average divides by this. 0 before completion or for other operations.
+QUORUM_EXPORT int64_t result_count(const Handle& handle);
+
+// Bounded mode only: folds every rank's carry of late gradients into one more reduction per
+// tensor and calls `on_folded(name, result, gradients)` on quorum's engine thread for each (the
+// result is the Sum, or the Average over `gradients`, in the tensor's dtype; valid during the
+// call). Apply it like any gradient so that every gradient counts exactly once. Collective:
+// every rank calls it, after waiting on its outstanding handles. Blocks until done.
+using FoldCallback =
+    std::function<void(const std::string& name, const Tensor& result, int64_t gradients)>;
+QUORUM_EXPORT Status flush(FoldCallback on_folded = {});
 
 }  // namespace quorum

@@ -1,0 +1,297 @@
+// The engine's allreduce data path: packing into the fusion buffer (with count slots when a
+// plan is counted), standing in with zeros for rounds this rank missed, carries of late
+// gradients, stored results, folds at flush(), and unpacking.
+#include <cstring>
+
+#include "ops/kernels.h"
+#include "runtime/engine.h"
+#include "runtime/logging.h"
+
+namespace quorum {
+namespace {
+
+// Reads element `i` of a wire buffer as a double (counts are small integers, exact).
+double read_count(const unsigned char* buf, DataType wire, size_t i) {
+  switch (wire) {
+    case DataType::kF32: {
+      float v;
+      std::memcpy(&v, buf + 4 * i, 4);
+      return v;
+    }
+    case DataType::kF64: {
+      double v;
+      std::memcpy(&v, buf + 8 * i, 8);
+      return v;
+    }
+    case DataType::kI32: {
+      int32_t v;
+      std::memcpy(&v, buf + 4 * i, 4);
+      return v;
+    }
+    case DataType::kI64: {
+      int64_t v;
+      std::memcpy(&v, buf + 8 * i, 8);
+      return static_cast<double>(v);
+    }
+    case DataType::kU8: return buf[i];
+    default: return 0;
+  }
+}
+
+void write_count(unsigned char* buf, DataType wire, size_t i, int64_t count) {
+  switch (wire) {
+    case DataType::kF32: {
+      float v = static_cast<float>(count);
+      std::memcpy(buf + 4 * i, &v, 4);
+      break;
+    }
+    case DataType::kF64: {
+      double v = static_cast<double>(count);
+      std::memcpy(buf + 8 * i, &v, 8);
+      break;
+    }
+    case DataType::kI32: {
+      auto v = static_cast<int32_t>(count);
+      std::memcpy(buf + 4 * i, &v, 4);
+      break;
+    }
+    case DataType::kI64: std::memcpy(buf + 8 * i, &count, 8); break;
+    case DataType::kU8: buf[i] = static_cast<unsigned char>(count); break;
+    default: break;
+  }
+}
+
+}  // namespace
+
+void Engine::track_extra_bytes(int64_t delta) {
+  int64_t now = extra_bytes_.fetch_add(delta) + delta;
+  int64_t peak = extra_peak_.load();
+  while (now > peak && !extra_peak_.compare_exchange_weak(peak, now)) {
+  }
+}
+
+bool Engine::answer_late(PendingRequest& r) {
+  auto it = history_.find(r.desc.name);
+  if (it == history_.end() || it->second.stored.empty()) return false;
+  TensorHistory& h = it->second;
+  std::vector<unsigned char> result = std::move(h.stored.front().result);
+  const int64_t round_gradients = h.stored.front().gradients;
+  h.stored.pop_front();
+  track_extra_bytes(-static_cast<int64_t>(result.size()));
+  Status status;
+  if (r.input.dtype != h.dtype || r.elements != h.elements) {
+    status = Status(StatusCode::kMismatch,
+                    "tensor '" + r.desc.name + "': a late request (" +
+                        std::to_string(r.elements) + " " + std::string(dtype_name(r.input.dtype)) +
+                        ") differs from the bounded round it answers (" +
+                        std::to_string(h.elements) + " " + std::string(dtype_name(h.dtype)) + ")");
+  } else {
+    if (r.elements) std::memcpy(r.output.data, result.data(), result.size());
+    // The gradient joins this rank's next contribution.
+    const DataType wire = ops::wire_dtype(h.dtype);
+    const size_t bytes = h.elements * dtype_size(wire);
+    std::vector<unsigned char> wide(bytes);
+    if (h.elements) ops::cast(wide.data(), wire, r.input.data, h.dtype, h.elements);
+    if (h.carry.empty()) {
+      h.carry = std::move(wide);
+      track_extra_bytes(static_cast<int64_t>(bytes));
+    } else if (h.elements) {
+      ops::reduce_into(h.carry.data(), wide.data(), h.elements, wire, ReduceOp::kSum);
+    }
+    h.carry_count++;
+    late_answered_.fetch_add(1, std::memory_order_relaxed);
+  }
+  queue_.finish(r.desc.name);
+  (status.is_ok() ? tensors_ : errors_).fetch_add(1, std::memory_order_relaxed);
+  r.handle->count = round_gradients;
+  r.handle->complete(status);
+  return true;
+}
+
+Status Engine::run_allreduce(const coord::Plan& plan, std::vector<Slot>& slots) {
+  const DataType dtype = plan.dtype;
+  const DataType wire = ops::wire_dtype(dtype);
+  const size_t esize = dtype_size(wire);
+  size_t total = 0;
+  for (const Slot& s : slots) total += s.elements;
+  const ReduceOp op = plan.op == ReduceOp::kAverage ? ReduceOp::kSum : plan.op;
+  const bool counted = plan.counted;
+  const size_t count_slots = counted ? slots.size() : 0;
+  const size_t n = total + count_slots;
+
+  // A lone tensor already in its wire dtype, in a plain round, is reduced in place in its
+  // output: no copy into the fusion buffer (this covers every tensor larger than the threshold).
+  const bool direct = slots.size() == 1 && wire == dtype && !counted && !slots[0].missing &&
+                      slots[0].request;
+  std::vector<unsigned char> oversized;
+  unsigned char* buf = nullptr;
+  if (direct) {
+    PendingRequest& e = *slots[0].request;
+    buf = static_cast<unsigned char*>(e.output.data);
+    if (e.output.data != e.input.data && total > 0) {
+      std::memmove(e.output.data, e.input.data, total * esize);
+    }
+  } else {
+    size_t need = n * esize;
+    if (need > static_cast<size_t>(opt_.config.fusion_threshold)) {
+      oversized.resize(need);
+      buf = oversized.data();
+    } else {
+      if (fusion_.size() < need) fusion_.resize(need);
+      buf = fusion_.data();
+    }
+    int64_t t0 = Timeline::now_ns();
+    size_t offset = 0;
+    for (size_t k = 0; k < slots.size(); ++k) {
+      Slot& s = slots[k];
+      unsigned char* dst = buf + offset;
+      int64_t count = 0;
+      if (s.missing) {
+        std::memset(dst, 0, s.elements * esize);  // stands in with zeros
+      } else {
+        if (s.elements) ops::cast(dst, wire, s.request->input.data, dtype, s.elements);
+        count = 1;
+        TensorHistory* h = s.history;
+        if (counted && h && h->carry_count > 0) {  // late gradients join this contribution
+          if (s.elements) ops::reduce_into(dst, h->carry.data(), s.elements, wire, ReduceOp::kSum);
+          count += h->carry_count;
+          track_extra_bytes(-static_cast<int64_t>(h->carry.size()));
+          std::vector<unsigned char>().swap(h->carry);
+          h->carry_count = 0;
+        }
+      }
+      if (counted) write_count(buf + total * esize, wire, k, count);
+      offset += s.elements * esize;
+    }
+    trace(Lane::kCollective, "pack", "pack", t0, Timeline::now_ns(),
+          {{"plan", static_cast<int64_t>(plan.seq)}, {"bytes", static_cast<int64_t>(n * esize)},
+           {"tensors", static_cast<int64_t>(slots.size())}});
+  }
+
+  std::vector<PendingRequest*> requests;
+  for (Slot& s : slots) {
+    if (s.request) requests.push_back(s.request);
+  }
+  Status status;
+  if (n > 0) {
+    const auto algorithm = static_cast<ops::Algorithm>(plan.algorithm);
+    int64_t t0 = Timeline::now_ns();
+    timed(plan, n * esize, requests,
+          [&] { return opt_.host_backend->allreduce(buf, n, wire, op, algorithm); }, &status);
+    if (status.is_ok() && opt_.on_allreduce_timed) {
+      opt_.on_allreduce_timed(algorithm, n * esize,
+                              static_cast<double>(Timeline::now_ns() - t0) * 1e-9);
+    }
+  }
+  if (!status.is_ok()) return status;
+
+  int64_t t0 = Timeline::now_ns();
+  size_t offset = 0;
+  for (size_t k = 0; k < slots.size(); ++k) {
+    Slot& s = slots[k];
+    unsigned char* data = buf + offset;
+    int64_t gradients = counted ? static_cast<int64_t>(read_count(buf + total * esize, wire, k))
+                                : opt_.size;
+    if (plan.op == ReduceOp::kAverage && s.elements && gradients > 0) {
+      ops::divide(data, s.elements, wire, static_cast<double>(gradients));
+    }
+    if (s.request) {
+      if (!direct && s.elements) ops::cast(s.request->output.data, dtype, data, wire, s.elements);
+      s.request->handle->count = gradients;
+    }
+    if (s.missing && s.history) {
+      TensorHistory& h = *s.history;
+      if (s.request) {
+        // Our request arrived after the round was cut: it gets this result, and its gradient
+        // (not in the round) goes to the carry.
+        std::vector<unsigned char> wide(s.elements * esize);
+        if (s.elements) ops::cast(wide.data(), wire, s.request->input.data, dtype, s.elements);
+        if (h.carry.empty()) {
+          h.carry = std::move(wide);
+          track_extra_bytes(static_cast<int64_t>(h.carry.size()));
+        } else if (s.elements) {
+          ops::reduce_into(h.carry.data(), wide.data(), s.elements, wire, ReduceOp::kSum);
+        }
+        h.carry_count++;
+      } else {
+        // Kept for when our framework asks for this round.
+        std::vector<unsigned char> result(s.elements * dtype_size(dtype));
+        if (s.elements) ops::cast(result.data(), dtype, data, wire, s.elements);
+        track_extra_bytes(static_cast<int64_t>(result.size()));
+        h.stored.push_back({std::move(result), gradients});
+      }
+    }
+    offset += s.elements * esize;
+  }
+  if (!direct) {
+    trace(Lane::kCollective, "unpack", "unpack", t0, Timeline::now_ns(),
+          {{"plan", static_cast<int64_t>(plan.seq)}, {"bytes", static_cast<int64_t>(n * esize)}});
+  }
+  return Status::ok();
+}
+
+Status Engine::run_fold(const coord::Plan& plan) {
+  // One tensor per fold plan: every rank contributes its carry (or zeros) and its count.
+  const std::string& name = name_by_id_.at(plan.ids.at(0));
+  TensorHistory& h = history_[name];
+  const DataType wire = ops::wire_dtype(plan.dtype);
+  const size_t esize = dtype_size(wire);
+  std::vector<unsigned char> buf((h.elements + 1) * esize, 0);
+  if (h.carry_count > 0 && h.elements) std::memcpy(buf.data(), h.carry.data(), h.elements * esize);
+  write_count(buf.data() + h.elements * esize, wire, 0, h.carry_count);
+  track_extra_bytes(-static_cast<int64_t>(h.carry.size()));
+  std::vector<unsigned char>().swap(h.carry);
+  h.carry_count = 0;
+  Status status;
+  timed(plan, buf.size(), {},
+        [&] {
+          return opt_.host_backend->allreduce(buf.data(), h.elements + 1, wire,
+                                              plan.op == ReduceOp::kAverage ? ReduceOp::kSum
+                                                                            : plan.op,
+                                              static_cast<ops::Algorithm>(plan.algorithm));
+        },
+        &status);
+  QUORUM_RETURN_IF_ERROR(status);
+  auto gradients = static_cast<int64_t>(read_count(buf.data() + h.elements * esize, wire, 0));
+  if (plan.op == ReduceOp::kAverage && gradients > 0 && h.elements) {
+    ops::divide(buf.data(), h.elements, wire, static_cast<double>(gradients));
+  }
+  std::vector<unsigned char> out(h.elements * dtype_size(h.dtype));
+  if (h.elements) ops::cast(out.data(), h.dtype, buf.data(), wire, h.elements);
+  folded_.fetch_add(static_cast<uint64_t>(gradients), std::memory_order_relaxed);
+  FlushCallback cb;
+  {
+    std::lock_guard lk(flush_mu_);
+    cb = flush_callback_;
+  }
+  if (cb && gradients > 0) {
+    Tensor view{out.data(), h.dtype, {static_cast<int64_t>(h.elements)}, Device::host()};
+    try {
+      cb(name, view, gradients);
+    } catch (...) {
+      QLOG(kError, kEngine) << "a flush callback threw; the exception was dropped";
+    }
+  } else if (gradients > 0) {
+    QLOG(kWarn, kEngine) << "tensor '" << name << "': " << gradients
+                         << " late gradients folded with no flush callback to apply them";
+  }
+  return Status::ok();
+}
+
+std::shared_ptr<detail::HandleState> Engine::request_flush(FlushCallback on_folded) {
+  auto state = std::make_shared<detail::HandleState>("flush", nullptr);
+  {
+    std::lock_guard lk(flush_mu_);
+    if (flush_handle_) {
+      state->complete(Status(StatusCode::kFailedPrecondition, "flush: another flush is running"));
+      return state;
+    }
+    flush_callback_ = std::move(on_folded);
+    flush_handle_ = state;
+    flush_sent_ = false;
+  }
+  wake();
+  return state;
+}
+
+}  // namespace quorum

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# quorum-bench end to end on 2 ranks: a short sweep and a short synthetic training run must
+# exit 0 (every element verified), print their tables, and write their --json files.
+set -euo pipefail
+mpiexec=$1 bench=$2
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+
+run() {  # name, then quorum-bench's arguments
+  local name=$1
+  shift
+  if ! "$mpiexec" -n 2 "$bench" "$@" --json "$dir/$name.json" >"$dir/$name.txt" 2>&1; then
+    echo "quorum-bench $* failed:"
+    cat "$dir/$name.txt"
+    exit 1
+  fi
+  cat "$dir/$name.txt"
+}
+expect() {  # name, pattern
+  grep -q -- "$2" "$dir/$1.txt" || { echo "$1: missing '$2'"; exit 1; }
+}
+
+run sweep sweep --max 64K --reps 3
+expect sweep '^#  *size  *count  *type | *quorum_us .*busbw .*| *quorum/mpi'
+expect sweep '^ *65536 '
+expect sweep '^# all results verified'
+grep -q '"verified": true' "$dir/sweep.json" || { echo "sweep.json: not verified"; exit 1; }
+
+run train train --model tiny-many --steps 3 --compute-ms 1
+expect train '^#variant  *step_ms .*quorum/this'
+for v in quorum mpi-per-tensor mpi-fused ideal; do expect train "^ $v "; done
+expect train '^# control plane per step'
+expect train '^# all results verified'
+grep -q '"verified": true' "$dir/train.json" || { echo "train.json: not verified"; exit 1; }
+echo "quorum-bench smoke: ok"

@@ -1,0 +1,325 @@
+// quorum-bench: quorum's public API next to raw MPI, measured in the same run, every result
+// verified element by element (the (seed, rank, index) rule of tests/common/test_data.h).
+//
+//   quorum-bench sweep [--op allreduce|broadcast|allgather|all] [--min 4] [--max 256M] ...
+//   quorum-bench allreduce --sizes 4K,64M [--reps 20]       the sweep over a list of sizes
+//   quorum-bench train --model resnet50|bert-base|tiny-many [--steps N] [--compute-ms X] ...
+//
+// Run under mpiexec; rank 0 prints. --json FILE also writes the results as JSON (rank 0).
+// Exit status: 0 verified, 1 a wrong element, a failed quorum call or an unwritable --json,
+// 2 bad usage.
+#include <mpi.h>
+
+#include <CLI/CLI.hpp>
+#include <climits>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "quorum/quorum.h"
+#include "tools/bench/models.h"
+#include "tools/bench/mpi_types.h"
+#include "tools/bench/report.h"
+#include "tools/bench/sweep.h"
+#include "tools/bench/table.h"
+#include "tools/bench/train.h"
+#include "tools/bench/units.h"
+
+namespace quorum::bench {
+namespace {
+
+constexpr int kExitWrong = 1;
+constexpr int kExitUsage = 2;
+
+const CLI::Validator kSize(
+    [](std::string& text) {
+      size_t bytes = 0;
+      return parse_size(text, &bytes) ? std::string() : "not a size (e.g. 4, 64K, 256M, 1G)";
+    },
+    "SIZE");
+
+const CLI::Validator kDtype(
+    [](std::string& text) {
+      DataType t;
+      return parse_dtype(text, &t) ? std::string() : "dtype must be f32|f64|f16|bf16|i32|i64|u8";
+    },
+    "DTYPE");
+
+size_t size_of(const std::string& text) {
+  size_t bytes = 0;
+  parse_size(text, &bytes);  // validated by kSize
+  return bytes;
+}
+
+int usage_error(const std::string& what) {
+  std::fprintf(stderr, "quorum-bench: %s\n", what.c_str());
+  return kExitUsage;
+}
+
+// What the sweep and allreduce subcommands read from the command line.
+struct SweepArgs {
+  std::string op = "allreduce";
+  std::string min = "4", max = "256M";
+  size_t factor = 4;
+  std::vector<std::string> sizes{"4K", "64K", "1M", "16M", "64M"};
+  std::string dtype = "f32";
+  int reps = 0, warmup = 2;
+  double target_ms = 200;
+  uint64_t seed = 1;
+};
+
+struct TrainArgs {
+  std::string model = "resnet50";
+  int steps = 20, warmup = 2;
+  double compute_ms = 100, jitter = 0, progress_s = 3;
+  std::string straggler;
+  uint64_t seed = 1;
+};
+
+void add_common_sweep_options(CLI::App* c, SweepArgs* a) {
+  c->add_option("--dtype", a->dtype, "element type")->check(kDtype)->capture_default_str();
+  c->add_option("--reps", a->reps, "timed repetitions per size (default: adaptive)")
+      ->check(CLI::NonNegativeNumber);
+  c->add_option("--warmup", a->warmup, "untimed repetitions per size")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  c->add_option("--target-ms", a->target_ms, "adaptive repetitions: time per size to aim for")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  c->add_option("--seed", a->seed, "data seed")->capture_default_str();
+}
+
+// Turns validated arguments into options; "" or the problem.
+std::string sweep_options(const SweepArgs& a, bool list, SweepOptions* o) {
+  parse_dtype(a.dtype, &o->dtype);
+  if (a.op == "all") {
+    o->collectives = {Collective::kAllreduce, Collective::kBroadcast, Collective::kAllgather};
+  } else {
+    o->collectives = {a.op == "broadcast"   ? Collective::kBroadcast
+                      : a.op == "allgather" ? Collective::kAllgather
+                                            : Collective::kAllreduce};
+  }
+  if (list) {
+    for (const std::string& s : a.sizes) o->sizes.push_back(size_of(s));
+  } else {
+    const size_t lo = size_of(a.min), hi = size_of(a.max);
+    if (lo == 0 || lo > hi) return "--min must be at least 1 and at most --max";
+    if (a.factor < 2) return "--factor must be at least 2";
+    o->sizes = geometric_sizes(lo, hi, a.factor);
+  }
+  for (size_t bytes : o->sizes) {
+    if (bytes / dtype_size(o->dtype) > static_cast<size_t>(INT_MAX)) {
+      return "size " + format_size(bytes) + " is more elements than one MPI call takes";
+    }
+  }
+  o->reps = a.reps;
+  o->warmup = a.warmup;
+  o->target_seconds = a.target_ms / 1e3;
+  o->seed = a.seed;
+  return {};
+}
+
+std::vector<std::pair<std::string, std::string>> sweep_settings(const SweepArgs& a, bool list,
+                                                                const SweepOptions& o) {
+  std::string sizes;
+  if (list) {
+    for (size_t s : o.sizes) sizes += (sizes.empty() ? "" : ",") + format_size(s);
+  } else {
+    sizes = format_size(o.sizes.front()) + " .. " + format_size(o.sizes.back()) + ", x" +
+            std::to_string(a.factor) + " (" + std::to_string(o.sizes.size()) + " sizes)";
+  }
+  const std::string reps = o.reps > 0 ? std::to_string(o.reps)
+                                      : "adaptive (~" + fixed(a.target_ms, 0) + " ms per size, " +
+                                            std::to_string(o.min_reps) + ".." +
+                                            std::to_string(o.max_reps) + ")";
+  return {{"op", list ? "allreduce" : a.op},
+          {"sizes", sizes},
+          {"dtype", a.dtype},
+          {"allreduce op", "sum"},
+          {"repetitions", reps + ", after " + std::to_string(o.warmup) + " warm-up"},
+          {"timing",
+           "enqueue to completion (quorum) and the raw MPI call, each after a barrier; "
+           "slowest rank's median"},
+          {"verification", "every element of every repetition, both implementations"},
+          {"seed", std::to_string(o.seed)}};
+}
+
+std::vector<std::pair<std::string, std::string>> train_settings(const TrainArgs& a, const Model& m,
+                                                                const TrainOptions& o) {
+  const double params = static_cast<double>(m.total_numel());
+  const std::string straggler = o.compute.straggler.rank < 0
+                                    ? "none"
+                                    : "rank " + std::to_string(o.compute.straggler.rank) + " " +
+                                          fixed(o.compute.straggler.slowdown, 2) +
+                                          "x slower with probability " +
+                                          fixed(o.compute.straggler.probability, 2) + " per step";
+  return {
+      {"model", m.name + ": " + m.description + "; " + std::to_string(m.params.size()) +
+                    " tensors, " + fixed(params / 1e6, 2) + " M parameters, " +
+                    format_bytes(params * 4) + " of f32 gradients per step"},
+      {"steps", std::to_string(o.steps) + " timed after " + std::to_string(o.warmup) +
+                    " warm-up, variants interleaved step by step"},
+      {"compute", fixed(a.compute_ms, 1) + " ms per step of busy floating-point work, jitter +-" +
+                      fixed(a.jitter * 100, 0) +
+                      "%, spread over the gradients by backward cost, last layer first"},
+      {"straggler", straggler},
+      {"gradients", "f32, Average, test_data rule; quorum enqueues each as it is produced"},
+      {"seed", std::to_string(o.compute.seed)}};
+}
+
+// MPI and quorum for the life of the run: the application owns MPI (raw baselines share it).
+class Session {
+ public:
+  bool start(int* argc, char*** argv) {
+    int provided = 0;
+    MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
+    if (provided < MPI_THREAD_MULTIPLE) {
+      std::fprintf(stderr, "quorum-bench: MPI gives thread level %d, quorum needs MULTIPLE\n",
+                   provided);
+      return false;
+    }
+    if (Status s = quorum::init(); !s.is_ok()) {
+      std::fprintf(stderr, "quorum-bench: quorum::init: %s\n", s.message().c_str());
+      return false;
+    }
+    return true;
+  }
+  ~Session() {
+    if (quorum::is_initialized()) quorum::shutdown();
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (!finalized) MPI_Finalize();
+  }
+};
+
+int finish(const std::string& json_path, const nlohmann::json& j, long long wrong) {
+  if (quorum::rank() != 0) return wrong ? kExitWrong : 0;
+  std::printf("# %s\n", wrong ? "WRONG RESULTS" : "all results verified");
+  std::fflush(stdout);
+  if (!json_path.empty()) {
+    if (Status s = write_json(json_path, j); !s.is_ok()) {
+      std::fprintf(stderr, "quorum-bench: %s\n", s.message().c_str());
+      return kExitWrong;
+    }
+  }
+  return wrong ? kExitWrong : 0;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{
+      "quorum-bench: quorum next to raw MPI in the same run, every element verified "
+      "(run under mpiexec)"};
+  app.require_subcommand(1);
+  std::string json_path;
+
+  SweepArgs sa;
+  CLI::App* sweep = app.add_subcommand("sweep", "nccl-tests-style size sweep, quorum vs raw MPI");
+  sweep->add_option("--op", sa.op, "collective")
+      ->check(CLI::IsMember({"allreduce", "broadcast", "allgather", "all"}))
+      ->capture_default_str();
+  sweep->add_option("--min", sa.min, "smallest size in bytes (K/M/G)")
+      ->check(kSize)
+      ->capture_default_str();
+  sweep->add_option("--max", sa.max, "largest size in bytes (K/M/G)")
+      ->check(kSize)
+      ->capture_default_str();
+  sweep->add_option("--factor", sa.factor, "size multiplier")->capture_default_str();
+  add_common_sweep_options(sweep, &sa);
+  sweep->add_option("--json", json_path, "also write the results as JSON");
+
+  CLI::App* alias = app.add_subcommand("allreduce", "allreduce over a list of sizes (a sweep)");
+  alias->add_option("--sizes", sa.sizes, "message sizes in bytes (K/M/G suffixes)")
+      ->delimiter(',')
+      ->check(kSize)
+      ->capture_default_str();
+  add_common_sweep_options(alias, &sa);
+  alias->add_option("--json", json_path, "also write the results as JSON");
+
+  TrainArgs ta;
+  CLI::App* train = app.add_subcommand("train",
+                                       "synthetic data-parallel training, real models' "
+                                       "gradient lists, quorum vs raw MPI baselines");
+  train->add_option("--model", ta.model, "gradient list")
+      ->check(CLI::IsMember(model_names()))
+      ->capture_default_str();
+  train->add_option("--steps", ta.steps, "timed steps")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  train->add_option("--warmup", ta.warmup, "untimed steps first")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  train->add_option("--compute-ms", ta.compute_ms, "backward compute per step")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  train->add_option("--jitter", ta.jitter, "compute varies uniformly by +- this fraction")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  train->add_option("--straggler", ta.straggler,
+                    "rank:probability:slowdown, e.g. 1:0.5:1.5 (rank 1 1.5x slower on half the "
+                    "steps)");
+  train->add_option("--seed", ta.seed, "gradient contents and compute jitter")
+      ->capture_default_str();
+  train->add_option("--progress-s", ta.progress_s, "seconds between progress lines on stderr")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  train->add_option("--json", json_path, "also write the results as JSON");
+
+  CLI11_PARSE(app, argc, argv);
+
+  // Everything the command line alone can refute, before MPI starts.
+  SweepOptions so;
+  TrainOptions to;
+  std::optional<Model> model;
+  const bool is_train = train->parsed();
+  if (is_train) {
+    model = make_model(ta.model);
+    to.steps = ta.steps;
+    to.warmup = ta.warmup;
+    to.compute = {ta.compute_ms, ta.jitter, {}, ta.seed};
+    to.progress_seconds = ta.progress_s;
+    if (!ta.straggler.empty() && !parse_straggler(ta.straggler, &to.compute.straggler)) {
+      return usage_error(
+          "--straggler: expected rank:probability:slowdown with probability in "
+          "[0,1] and slowdown > 0, e.g. 1:0.5:1.5");
+    }
+  } else if (std::string e = sweep_options(sa, alias->parsed(), &so); !e.empty()) {
+    return usage_error(e);
+  }
+
+  Session session;
+  if (!session.start(&argc, &argv)) return kExitWrong;
+  const bool printer = quorum::rank() == 0;
+
+  if (is_train) {
+    if (to.compute.straggler.rank >= quorum::size()) {
+      if (printer) {
+        usage_error("--straggler: rank " + std::to_string(to.compute.straggler.rank) +
+                    " but only " + std::to_string(quorum::size()) + " ranks");
+      }
+      return kExitUsage;
+    }
+    const RunInfo info = gather_run_info("train", train_settings(ta, *model, to));
+    if (printer) {
+      std::fputs(header_text(info).c_str(), stdout);
+      std::fflush(stdout);
+    }
+    const TrainResult r = run_train(to, *model);
+    return finish(json_path, train_json(info, *model, r), r.wrong);
+  }
+
+  const bool list = alias->parsed();
+  const RunInfo info = gather_run_info(list ? "allreduce" : "sweep", sweep_settings(sa, list, so));
+  if (printer) {
+    std::fputs(header_text(info).c_str(), stdout);
+    std::fflush(stdout);
+  }
+  const MpiTypes mpi;
+  const SweepResult r = run_sweep(so, mpi);
+  return finish(json_path, sweep_json(info, so, r), r.wrong);
+}
+
+}  // namespace
+}  // namespace quorum::bench
+
+int main(int argc, char** argv) { return quorum::bench::run(argc, argv); }

@@ -1,0 +1,28 @@
+// stats.h — order statistics of timing samples, and the "slowest rank" reduction every table
+// reports. The reductions are collective over MPI_COMM_WORLD: every rank calls them in the
+// same order.
+#pragma once
+
+#include <vector>
+
+namespace quorum::bench {
+
+// Median and minimum of a set of samples (0 for an empty set).
+struct Summary {
+  double median = 0;
+  double min = 0;
+};
+Summary summarize(std::vector<double> samples);
+double median(std::vector<double> samples);
+
+// Element-wise maximum over all ranks, delivered to rank 0 (MPI_Reduce MAX); other ranks get
+// their own values back.
+std::vector<double> max_to_root(const std::vector<double>& local);
+// Element-wise sum over all ranks, delivered to rank 0.
+std::vector<double> sum_to_root(const std::vector<double>& local);
+// Maximum over all ranks, on every rank (MPI_Allreduce MAX).
+double max_everywhere(double local);
+// Sum over all ranks, on every rank.
+long long sum_everywhere(long long local);
+
+}  // namespace quorum::bench
