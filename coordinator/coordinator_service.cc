@@ -30,6 +30,7 @@ CoordinatorService::TensorState& CoordinatorService::state(uint32_t id) {
   if (inserted) {
     it->second.submitted.assign(static_cast<size_t>(options_.size), 0);
     it->second.carry.assign(static_cast<size_t>(options_.size), 0);
+    it->second.carry_from.assign(static_cast<size_t>(options_.size), 0);
   }
   return it->second;
 }
@@ -76,7 +77,7 @@ std::vector<Outgoing> CoordinatorService::on_ready(int rank, const Ready& ready,
     if (round < ts.rounds_run) {
       // A late request for a bounded round that already ran without this rank: its engine
       // answers it from the stored result, and its gradient now waits in the rank's carry.
-      ts.carry[static_cast<size_t>(rank)]++;
+      if (ts.carry[static_cast<size_t>(rank)]++ == 0) ts.carry_from[static_cast<size_t>(rank)] = round;
       continue;
     }
     if (auto outcome = table_.submit(rank, id, *request, e.dim0, now)) {
@@ -137,11 +138,17 @@ void CoordinatorService::complete_bounded(Clock::time_point now) {
       if (!quorum_deadline_ || grace_end < *quorum_deadline_) quorum_deadline_ = grace_end;
       continue;
     }
+    // Running round k without rank r is allowed only if r's framework stays within s rounds
+    // (k + 1 - submitted <= s) and r's oldest late gradient, applied at k + 1 at the earliest,
+    // stays within s of its own round (k + 1 - carry_from <= s).
+    const uint64_t k = ts.rounds_run;
+    const auto s = static_cast<uint64_t>(options_.staleness);
     int blocked = -1;
     for (int r = 0; r < options_.size && blocked < 0; ++r) {
+      const auto ur = static_cast<size_t>(r);
       bool is_present = std::find(present.begin(), present.end(), r) != present.end();
-      if (!is_present && ts.rounds_run + 1 - ts.submitted[static_cast<size_t>(r)] >
-                             static_cast<uint64_t>(options_.staleness)) {
+      if (is_present) continue;
+      if (k + 1 - ts.submitted[ur] > s || (ts.carry[ur] > 0 && k + 1 - ts.carry_from[ur] > s)) {
         blocked = r;
       }
     }

@@ -80,6 +80,7 @@ class CoordinatorService {
     uint64_t rounds_run = 0;           // rounds completed (run, or failed)
     std::vector<uint64_t> submitted;   // per rank: rounds its framework has enqueued
     std::vector<uint32_t> carry;       // per rank: late gradients not yet folded in
+    std::vector<uint64_t> carry_from;  // per rank: the round of its oldest carried gradient
     bool boundable = false;            // a Sum/Average allreduce whose first round ran
     TensorRequest request;             // the description of its last completed round
     uint64_t stale_wait_round = ~0ull; // round for which a staleness wait was reported

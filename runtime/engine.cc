@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <utility>
 #include <cstring>
 
 #include "coordinator/cost_model.h"
@@ -167,7 +168,13 @@ void Engine::send_readiness() {
     }
     ready.entries.push_back(std::move(e));
     // The coordinator counts late requests too; this rank answers them itself.
-    if (r.desc.kind == coord::CollectiveKind::kAllreduce && answer_late(r)) continue;
+    if (r.desc.kind == coord::CollectiveKind::kAllreduce) {
+      if (standing_in_.count(r.desc.name)) {
+        deferred_.push_back(std::move(r));
+        continue;
+      }
+      if (answer_late(r)) continue;
+    }
     std::string name = r.desc.name;
     pending_.emplace(std::move(name), std::move(r));
   }
@@ -295,7 +302,20 @@ void Engine::execute(const coord::Plan& plan, int64_t received_ns) {
       status = Status(plan.code == StatusCode::kOk ? StatusCode::kInternal : plan.code,
                       plan.message);
       break;
-    case coord::PlanKind::kAllreduce: status = run_allreduce(plan, slots); break;
+    case coord::PlanKind::kAllreduce:
+      for (const Slot& s : slots) {
+        if (s.missing && !s.request) standing_in_.insert(s.name);
+      }
+      status = run_allreduce(plan, slots);
+      standing_in_.clear();
+      // Requests that arrived for the rounds just stood in for now find their results.
+      for (PendingRequest& r : std::exchange(deferred_, {})) {
+        if (!answer_late(r)) {
+          std::string name = r.desc.name;
+          pending_.emplace(std::move(name), std::move(r));
+        }
+      }
+      break;
     case coord::PlanKind::kBroadcast: status = run_broadcast(plan, *entries.at(0)); break;
     case coord::PlanKind::kAllgather: status = run_allgather(plan, *entries.at(0)); break;
     case coord::PlanKind::kFold:

@@ -15,6 +15,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "coordinator/control_client.h"
@@ -133,6 +134,10 @@ class Engine {
   std::unordered_map<std::string, coord::TensorRequest> described_;  // last full description sent
   uint64_t next_seq_ = 0;
   std::unordered_map<std::string, TensorHistory> history_;
+  // Tensors this rank is standing in for in the plan being executed: a request for one that
+  // arrives meanwhile is for that very round, and waits here until its result is stored.
+  std::unordered_set<std::string> standing_in_;
+  std::vector<PendingRequest> deferred_;
   coord::SyncMode mode_ = coord::SyncMode::kSync;
   std::atomic<bool> saw_bounded_{false};
   std::atomic<bool> bounded_now_{false};
