@@ -5,6 +5,9 @@
 // global batch's mean, identical on every rank; replicas are checked to be bit-identical.
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <cmath>
+#include <map>
+#include <thread>
 #include <cstdio>
 #include <vector>
 
@@ -62,6 +65,8 @@ int main(int argc, char** argv) {
   float lr = 0.5f;
   uint64_t seed = 42;
   bool quiet = false;
+  double compute_ms = 0, target_loss = 0;
+  std::string straggler;
   app.add_option("--steps", steps, "training steps")->check(CLI::PositiveNumber);
   app.add_option("--batch", batch, "global batch size (divisible by the rank count)")->check(CLI::PositiveNumber);
   app.add_option("--samples", samples, "dataset size")->check(CLI::PositiveNumber);
@@ -70,8 +75,24 @@ int main(int argc, char** argv) {
   app.add_option("--seed", seed, "dataset and initialisation seed");
   app.add_option("--print-every", print_every, "print the loss every N steps")->check(CLI::PositiveNumber);
   app.add_flag("--quiet", quiet, "print only the summary");
+  app.add_option("--compute-ms", compute_ms,
+                 "extra simulated compute per step (sleep), as if the model were larger")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--straggler", straggler,
+                 "PROB:SLOWDOWN - each step, with probability PROB one random rank takes SLOWDOWN "
+                 "times as long (e.g. 1:1.5)");
+  app.add_option("--target-loss", target_loss,
+                 "report the time until the running mean of the loss first reaches this value");
   CLI11_PARSE(app, argc, argv);
 
+  double straggle_p = 0, slowdown = 1;
+  if (!straggler.empty() &&
+      (std::sscanf(straggler.c_str(), "%lf:%lf", &straggle_p, &slowdown) != 2 || straggle_p < 0 ||
+       straggle_p > 1 || slowdown < 1)) {
+    std::fprintf(stderr, "--straggler '%s': expected PROB:SLOWDOWN with 0<=PROB<=1, SLOWDOWN>=1\n",
+                 straggler.c_str());
+    return 2;
+  }
   if (!ok(quorum::init(), "quorum::init")) return 1;
   const int rank = quorum::rank(), size = quorum::size();
   if (batch % size != 0) {
@@ -100,9 +121,20 @@ int main(int argc, char** argv) {
   auto t0 = std::chrono::steady_clock::now();
   float first_loss = 0, last_loss = 0;
   bool identical = true;
+  double reached_at = -1, running = 0;
+  Gaussian dice(seed ^ 0xd1ceull);  // the same draws on every rank: who straggles when
   for (int step = 0; step < steps; ++step) {
+    auto step_start = std::chrono::steady_clock::now();
     int start = static_cast<int>((static_cast<int64_t>(step) * batch) % (samples - batch + 1)) + rank * local;
     loss[0] = model.forward(&x[static_cast<size_t>(start * features)], &y[static_cast<size_t>(start)], local);
+    // Simulated extra compute, and this step's straggler (if any) taking `slowdown` times as long.
+    double u = 0.5 * (1 + std::erf(dice.next() / std::sqrt(2.0)));       // uniform in (0,1)
+    int slow = static_cast<int>(0.5 * (1 + std::erf(dice.next() / std::sqrt(2.0))) * size) % size;
+    double compute_s =
+        compute_ms / 1e3 +
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
+    double extra = compute_ms / 1e3 + (u < straggle_p && slow == rank ? (slowdown - 1) * compute_s : 0);
+    if (extra > 0) std::this_thread::sleep_for(std::chrono::duration<double>(extra));
     std::vector<quorum::Handle> handles;
     handles.push_back(quorum::enqueue_allreduce("loss", view(loss), view(loss)));
     model.backward([&](Layer& l) {
@@ -118,9 +150,31 @@ int main(int argc, char** argv) {
     quorum::mark_step();
     if (step == 0) first_loss = loss[0];
     last_loss = loss[0];
+    running = step == 0 ? loss[0] : 0.9 * running + 0.1 * loss[0];
+    if (target_loss > 0 && reached_at < 0 && step >= 10 && running <= target_loss) {
+      reached_at = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
     if (rank == 0 && !quiet && (step % print_every == 0 || step == steps - 1)) {
       std::printf("step %4d  loss %.6f\n", step, loss[0]);
     }
+  }
+  // Late gradients of bounded rounds still in carries: fold them and apply them too.
+  std::map<std::string, std::vector<float>*> grads_by_name;
+  std::map<std::string, std::vector<float>*> params_by_name;
+  for (Layer& l : model.layers()) {
+    params_by_name[l.name + ".weight.grad"] = &l.weight;
+    params_by_name[l.name + ".bias.grad"] = &l.bias;
+  }
+  int64_t folded = 0;
+  if (!ok(quorum::flush([&](const std::string& name, const quorum::Tensor& g, int64_t n) {
+            auto it = params_by_name.find(name);
+            if (it == params_by_name.end()) return;  // e.g. the loss
+            const float* d = static_cast<const float*>(g.data);
+            for (size_t i = 0; i < it->second->size(); ++i) (*it->second)[i] -= lr * d[i];
+            folded += n;
+          }),
+          "flush")) {
+    return 1;
   }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
@@ -140,7 +194,22 @@ int main(int argc, char** argv) {
   if (rank == 0) {
     std::printf("final loss %.6f (first %.6f) after %d steps; replicas identical on all %d ranks: %s\n",
                 last_loss, first_loss, steps, size, identical ? "yes" : "NO");
-    std::printf("step time %.3f ms (mean over %d steps)\n", 1e3 * seconds / steps, steps);
+    std::printf("step time %.3f ms (mean over %d steps); wall time %.3f s\n", 1e3 * seconds / steps,
+                steps, seconds);
+    if (target_loss > 0) {
+      if (reached_at >= 0) {
+        std::printf("time to running loss <= %.4f: %.3f s\n", target_loss, reached_at);
+      } else {
+        std::printf("time to running loss <= %.4f: not reached\n", target_loss);
+      }
+    }
+    if (st.bounded_plans > 0 || folded > 0) {
+      std::printf("bounded rounds: %llu plans, %llu late requests answered, %lld late gradients "
+                  "folded at the end, peak %.1f KB held\n",
+                  static_cast<unsigned long long>(st.bounded_plans),
+                  static_cast<unsigned long long>(st.late_answered), static_cast<long long>(folded),
+                  st.bounded_peak_bytes / 1e3);
+    }
     std::printf("quorum counters (rank 0): %llu plans, %llu tensors, %llu of them fused, %llu errors, "
                 "%.2f MB reduced, %.3f s in collectives, %.1f KB control traffic\n",
                 static_cast<unsigned long long>(st.plans), static_cast<unsigned long long>(st.tensors),

@@ -56,7 +56,7 @@ int run_merge(const std::vector<std::string>& inputs, const std::string& output)
   return s.is_ok() ? 0 : fail(s, kExitOutput);
 }
 
-int run_summary(const std::vector<std::string>& inputs, bool json, size_t top) {
+int run_summary(const std::vector<std::string>& inputs, bool json, size_t top, size_t last) {
   std::vector<TraceFile> traces;
   int rc = 0;
   if (!load(inputs, RawEvents::kDrop, &traces, &rc)) return rc;
@@ -66,7 +66,7 @@ int run_summary(const std::vector<std::string>& inputs, bool json, size_t top) {
         << summary_json(summary, top).dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
         << "\n";
   } else {
-    std::cout << summary_text(summary, top);
+    std::cout << summary_text(summary, top, last);
   }
   std::cout.flush();
   if (!std::cout) return fail(Status(StatusCode::kInternal, "stdout: write failed"), kExitOutput);
@@ -99,6 +99,7 @@ int main(int argc, char** argv) {
   std::string merge_out, plot_out;
   bool json = false;
   size_t top = 10;
+  size_t last = 0;
 
   CLI::App* merge = app.add_subcommand(
       "merge",
@@ -114,6 +115,7 @@ int main(int argc, char** argv) {
   summary->add_flag("--json", json, "print JSON (times in microseconds) instead of tables");
   summary->add_option("--top", top, "how many of the slowest tensors to list")
       ->capture_default_str();
+  summary->add_option("--last", last, "per-step tables only for the last N steps (0 = all)");
   summary->add_option("traces", summary_in, inputs_help)->required();
 
   CLI::App* plot = app.add_subcommand(
@@ -129,6 +131,6 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : kExitInput;
   }
   if (merge->parsed()) return run_merge(merge_in, merge_out);
-  if (summary->parsed()) return run_summary(summary_in, json, top);
+  if (summary->parsed()) return run_summary(summary_in, json, top, last);
   return run_plot(plot_in, plot_out);
 }

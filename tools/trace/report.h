@@ -10,7 +10,8 @@
 namespace quorum::trace {
 
 // `top`: how many of the slowest tensors to list.
-std::string summary_text(const Summary& s, size_t top);
+// `last`: per-step tables only for the last `last` steps (0 = every step).
+std::string summary_text(const Summary& s, size_t top, size_t last = 0);
 
 // {"run_id", "size", "ranks", "files", "units": "us", "steps": [{"step", "ranks": [{"rank",
 //   "begin_us", "step_us", "compute_us", "exposed_us", "collective_us", "straggler_wait_us",

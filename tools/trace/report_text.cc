@@ -138,11 +138,16 @@ std::string modes(const Summary& s) {
 
 }  // namespace
 
-std::string summary_text(const Summary& s, size_t top) {
+std::string summary_text(const Summary& s, size_t top, size_t last) {
   std::string out =
       strformat("run %s: %zu of %lld ranks, %zu steps; times in ms\n", s.run_id.c_str(),
                 s.ranks.size(), static_cast<long long>(s.size), s.steps.size());
-  for (const StepSummary& step : s.steps) {
+  size_t first_shown = last > 0 && last < s.steps.size() ? s.steps.size() - last : 0;
+  if (first_shown > 0) {
+    out += strformat("(per-step tables for the last %zu steps; --last 0 shows all)\n", last);
+  }
+  for (size_t i = first_shown; i < s.steps.size(); ++i) {
+    const StepSummary& step = s.steps[i];
     out += strformat("\nstep %lld\n", static_cast<long long>(step.step));
     out += header_row();
     for (const RankStep& rs : step.ranks) out += row(std::to_string(rs.rank), rs.time);
