@@ -25,6 +25,7 @@ CoordinatorServer::CoordinatorServer(asio::io_context& io, ServiceOptions option
     : io_(io),
       acceptor_(io),
       timer_(io),
+      tick_(io),
       service_(options),
       token_(std::move(token)),
       warn_(std::move(warn)),
@@ -49,6 +50,7 @@ Status CoordinatorServer::listen(const std::string& address, uint16_t port) {
   }
   port_ = acceptor_.local_endpoint().port();
   accept_next();
+  arm_tick();
   return Status::ok();
 }
 
@@ -159,7 +161,17 @@ void CoordinatorServer::arm_timer() {
   });
 }
 
+void CoordinatorServer::arm_tick() {
+  tick_.expires_after(std::chrono::seconds(1));
+  tick_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || finished_) return;
+    dispatch(service_.on_tick(Clock::now()));
+    arm_tick();
+  });
+}
+
 void CoordinatorServer::stop() {
+  tick_.cancel();
   boost::system::error_code ignored;
   acceptor_.close(ignored);
   timer_.cancel();

@@ -44,10 +44,12 @@ class CoordinatorServer {
   void on_message(int rank, Message m);
   void dispatch(std::vector<Outgoing> out);
   void arm_timer();
+  void arm_tick();
 
   asio::io_context& io_;
   tcp::acceptor acceptor_;
   asio::steady_timer timer_;
+  asio::steady_timer tick_;  // once a second: the stall inspector
   CoordinatorService service_;
   std::string token_;
   LogFn warn_;

@@ -31,6 +31,7 @@ CoordinatorService::TensorState& CoordinatorService::state(uint32_t id) {
     it->second.submitted.assign(static_cast<size_t>(options_.size), 0);
     it->second.carry.assign(static_cast<size_t>(options_.size), 0);
     it->second.carry_from.assign(static_cast<size_t>(options_.size), 0);
+    it->second.skip.assign(static_cast<size_t>(options_.size), 0);
   }
   return it->second;
 }
@@ -72,6 +73,11 @@ std::vector<Outgoing> CoordinatorService::on_ready(int rank, const Ready& ready,
       continue;
     }
     TensorState& ts = state(id);
+    if (ts.skip[static_cast<size_t>(rank)] > 0) {
+      // The request for a round the stall inspector aborted: its engine has failed it already.
+      ts.skip[static_cast<size_t>(rank)]--;
+      continue;
+    }
     uint64_t round = ts.submitted[static_cast<size_t>(rank)]++;
     if (pilot_ && *pilot_ == id) note_pilot_arrival(id, round, rank, now);
     if (round < ts.rounds_run) {
@@ -282,6 +288,46 @@ std::vector<Outgoing> CoordinatorService::on_lost(int rank, const std::string& w
   }
   held_.clear();
   return flush(now, true);
+}
+
+std::vector<Outgoing> CoordinatorService::on_tick(Clock::time_point now) {
+  for (uint32_t id : table_.open_ids()) {
+    auto since = table_.first_arrival(id);
+    if (!since || now - *since < options_.stall_warning) continue;
+    std::vector<int> present = table_.present(id);
+    std::string have, missing;
+    for (int r = 0; r < options_.size; ++r) {
+      bool in = std::find(present.begin(), present.end(), r) != present.end();
+      std::string& list = in ? have : missing;
+      list += (list.empty() ? "" : ",") + std::to_string(r);
+    }
+    double secs = std::chrono::duration<double>(now - *since).count();
+    std::string what = "tensor '" + names_[id] + "' was submitted by rank(s) " + have +
+                       " but not by rank(s) " + missing + " for " +
+                       std::to_string(static_cast<int>(secs)) + " s";
+    if (options_.stall_abort > Clock::duration::zero() && now - *since >= options_.stall_abort) {
+      table_.take(id);
+      stall_warned_.erase(id);
+      TensorState& ts = state(id);
+      // Every rank's handle for this round fails: the ranks that never submitted fail theirs
+      // when it comes (their engines remember the error), and it is skipped here.
+      for (int r = 0; r < options_.size; ++r) {
+        if (std::find(present.begin(), present.end(), r) == present.end()) {
+          ts.skip[static_cast<size_t>(r)]++;
+        }
+      }
+      fail_id(id, StatusCode::kAborted,
+              "stalled: " + what + " (QUORUM_STALL_ABORT_SEC)");
+      if (options_.log) options_.log("stall inspector: aborted " + what);
+      continue;
+    }
+    auto warned = stall_warned_.find(id);
+    if (warned == stall_warned_.end() || warned->second != *since) {
+      stall_warned_[id] = *since;
+      if (options_.log) options_.log("stall inspector: " + what);
+    }
+  }
+  return flush(now, false);
 }
 
 std::vector<Outgoing> CoordinatorService::on_timer(Clock::time_point now) {

@@ -35,6 +35,10 @@ struct ServiceOptions {
   // Sync policy: mode (fixed or auto), quorum, thresholds, window.
   PolicyOptions policy;
   int staleness = 2;  // s: a missing rank may fall at most this many rounds behind
+  // Stall inspector: warn when some ranks submitted a tensor and others have not for this
+  // long; fail the tensor everywhere after the abort time (0 = never).
+  Clock::duration stall_warning = std::chrono::seconds(60);
+  Clock::duration stall_abort = Clock::duration::zero();
   // Where mode switches and stalls are reported (rank 0's log); may be empty.
   std::function<void(const std::string&)> log;
 };
@@ -59,6 +63,8 @@ class CoordinatorService {
   std::vector<Outgoing> on_flush(int rank, Clock::time_point now);
   // Called at or after deadline(): emits plans held for fusion or waiting for a quorum grace.
   std::vector<Outgoing> on_timer(Clock::time_point now);
+  // Called periodically (about once a second): the stall inspector.
+  std::vector<Outgoing> on_tick(Clock::time_point now);
 
   // When held tensors must go out, if any are held.
   std::optional<Clock::time_point> deadline() const;
@@ -84,6 +90,7 @@ class CoordinatorService {
     bool boundable = false;            // a Sum/Average allreduce whose first round ran
     TensorRequest request;             // the description of its last completed round
     uint64_t stale_wait_round = ~0ull; // round for which a staleness wait was reported
+    std::vector<uint32_t> skip;        // per rank: requests still to come for aborted rounds
   };
 
   uint32_t id_for(const std::string& name);
@@ -116,6 +123,7 @@ class CoordinatorService {
   std::optional<uint32_t> pilot_;
   std::map<uint64_t, std::vector<std::optional<Clock::time_point>>> pilot_arrivals_;
   std::vector<bool> flush_requested_;
+  std::unordered_map<uint32_t, Clock::time_point> stall_warned_;  // open round -> its start
   std::vector<bool> departed_;
   std::string departure_;                   // why the job can no longer run collectives
   uint64_t next_seq_ = 0;

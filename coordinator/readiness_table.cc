@@ -178,6 +178,12 @@ std::vector<uint32_t> ReadinessTable::open_ids() const {
   return ids;
 }
 
+std::optional<Clock::time_point> ReadinessTable::first_arrival(uint32_t id) const {
+  auto it = rounds_.find(id);
+  if (it == rounds_.end()) return std::nullopt;
+  return it->second.first_arrival;
+}
+
 const TensorRequest* ReadinessTable::first_request(uint32_t id) const {
   auto it = rounds_.find(id);
   if (it == rounds_.end()) return nullptr;

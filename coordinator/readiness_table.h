@@ -55,6 +55,8 @@ class ReadinessTable {
   // formed may still grow, so the coordinator may hold it for up to the cycle time.
   bool has_partial_allreduce() const;
 
+  // Removes `id`'s open round, if any.
+  void take(uint32_t id) { rounds_.erase(id); }
   // Removes every incomplete round and returns their ids (used when a rank leaves).
   std::vector<uint32_t> take_all_pending();
 
@@ -62,6 +64,8 @@ class ReadinessTable {
   // and when the n-th of them arrived.
   std::vector<int> present(uint32_t id) const;
   std::optional<Clock::time_point> nth_arrival(uint32_t id, int n) const;
+  // When `id`'s open round got its first submission.
+  std::optional<Clock::time_point> first_arrival(uint32_t id) const;
   // Ids with an open round, and the first description submitted for one.
   std::vector<uint32_t> open_ids() const;
   const TensorRequest* first_request(uint32_t id) const;

@@ -148,6 +148,13 @@ constexpr KnobSpec kKnobs[] = {
     {"QUORUM_POLICY_WINDOW", nullptr, "rounds", "20", "2 .. 100000",
      "auto: rounds of evidence behind each decision.",
      set_int<&Config::policy_window, 2, 100000>},
+    {"QUORUM_STALL_WARNING_SEC", nullptr, "seconds", "60", "1 .. 86400",
+     "Rank 0 logs each tensor some ranks submitted and others have not for this long, with "
+     "the missing ranks.",
+     set_double<&Config::stall_warning_sec, 1000, 86400>},
+    {"QUORUM_STALL_ABORT_SEC", nullptr, "seconds", "0", "0 (never) .. 86400",
+     "After this long a stalled tensor fails on every rank with the stall message.",
+     set_double<&Config::stall_abort_sec, 0, 86400>},
     {"QUORUM_LOG_LEVEL", nullptr, "enum", "warn", "trace|debug|info|warn|error|off",
      "Lowest level of log line written to stderr.", set_log_level},
     {"QUORUM_LOG_SUBSYS", nullptr, "list", "all", "all or a comma list of init,engine,coord,ops,config",

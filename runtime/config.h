@@ -32,6 +32,8 @@ struct Config {
   double async_enter = 0.10;
   double async_exit = 0.05;
   int64_t policy_window = 20;
+  double stall_warning_sec = 60;
+  double stall_abort_sec = 0;
   std::string timeline;          // path prefix; "" = no timeline at init
   int64_t timeline_max_mb = 0;
 };

@@ -167,6 +167,14 @@ void Engine::send_readiness() {
       described_[r.desc.name] = r.desc;
     }
     ready.entries.push_back(std::move(e));
+    if (auto poison = poisoned_.find(r.desc.name); poison != poisoned_.end()) {
+      Status s = std::move(poison->second);
+      poisoned_.erase(poison);
+      queue_.finish(r.desc.name);
+      errors_.fetch_add(1, std::memory_order_relaxed);
+      r.handle->complete(std::move(s));
+      continue;
+    }
     // The coordinator counts late requests too; this rank answers them itself.
     if (r.desc.kind == coord::CollectiveKind::kAllreduce) {
       if (standing_in_.count(r.desc.name)) {
@@ -251,7 +259,12 @@ void Engine::execute(const coord::Plan& plan, int64_t received_ns) {
         std::find(plan.missing[k].begin(), plan.missing[k].end(), opt_.rank) != plan.missing[k].end();
     Slot slot;
     if (it == pending_.end()) {
-      if (plan.kind == coord::PlanKind::kError) continue;  // not ours: nothing to fail
+      if (plan.kind == coord::PlanKind::kError) {
+        if (name && plan.code == StatusCode::kAborted && plan.message.rfind("stalled:", 0) == 0) {
+          poisoned_[*name] = Status(StatusCode::kAborted, plan.message);
+        }
+        continue;  // not ours: nothing to fail now
+      }
       auto h = name ? history_.find(*name) : history_.end();
       if (!missing || h == history_.end()) {
         // Every rank submitted every tensor of a plan (or stands in for one it knows); a gap

@@ -138,6 +138,9 @@ class Engine {
   // arrives meanwhile is for that very round, and waits here until its result is stored.
   std::unordered_set<std::string> standing_in_;
   std::vector<PendingRequest> deferred_;
+  // Errors for tensors this rank had not submitted yet (a stall abort): its next request of
+  // that name fails with it at once.
+  std::unordered_map<std::string, Status> poisoned_;
   coord::SyncMode mode_ = coord::SyncMode::kSync;
   std::atomic<bool> saw_bounded_{false};
   std::atomic<bool> bounded_now_{false};

@@ -112,7 +112,9 @@ Status Runtime::start() {
     so.policy.enter = config_.async_enter;
     so.policy.exit = config_.async_exit;
     so.policy.window = static_cast<int>(config_.policy_window);
-    so.log = [](const std::string& m) { QLOG(kInfo, kCoord) << m; };
+    so.log = [](const std::string& m) { QLOG(kWarn, kCoord) << m; };
+    so.stall_warning = to_duration(config_.stall_warning_sec);
+    so.stall_abort = to_duration(config_.stall_abort_sec);
     if (config_.algorithm == "native") so.algorithm = ops::Algorithm::kNative;
     if (config_.algorithm == "ring") so.algorithm = ops::Algorithm::kRing;
     if (config_.algorithm == "tree") so.algorithm = ops::Algorithm::kTree;

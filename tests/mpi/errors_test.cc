@@ -3,6 +3,10 @@
 // in-flight name is refused; and the name is usable again afterwards. Nothing hangs.
 #include <gtest/gtest.h>
 
+#include <mpi.h>
+
+#include <chrono>
+#include <cstdlib>
 #include <future>
 #include <limits>
 
@@ -150,6 +154,31 @@ TEST(Allgather, NullFromAllocatorFailsOnlyThatRankAndNothingHangs) {
   } else {
     EXPECT_TRUE(s.is_ok()) << s.message();
   }
+}
+
+// Run with QUORUM_STALL_WARNING_SEC=1 QUORUM_STALL_ABORT_SEC=2 (tests/meson.build).
+TEST(Stall, AbortFailsTheTensorOnEveryRankAndItRecovers) {
+  if (size() == 1) GTEST_SKIP() << "a stall needs a rank that does not submit";
+  if (!std::getenv("QUORUM_STALL_ABORT_SEC")) GTEST_SKIP() << "needs QUORUM_STALL_ABORT_SEC";
+  std::vector<float> x(4, 1.0f);
+  Tensor t{x.data(), DataType::kF32, {4}, Device::host()};
+  auto start = std::chrono::steady_clock::now();
+  Status s;
+  if (rank() == 0) {
+    s = wait(enqueue_allreduce("stuck", t, t, ReduceOp::kSum));  // nobody else joins
+  }
+  MPI_Barrier(MPI_COMM_WORLD);  // the others hold back until rank 0's handle has failed
+  if (rank() != 0) s = wait(enqueue_allreduce("stuck", t, t, ReduceOp::kSum));
+  EXPECT_EQ(StatusCode::kAborted, s.code()) << s.message();
+  EXPECT_NE(std::string::npos, s.message().find("tensor 'stuck' was submitted by rank(s) 0 but not by rank(s) 1"))
+      << s.message();
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(secs, 10.0);
+  // Everyone together: the name works again.
+  std::fill(x.begin(), x.end(), 1.0f);
+  s = wait(enqueue_allreduce("stuck", t, t, ReduceOp::kSum));
+  ASSERT_TRUE(s.is_ok()) << s.message();
+  EXPECT_EQ(static_cast<float>(size()), x[0]);
 }
 
 }  // namespace

@@ -89,3 +89,54 @@ TEST(BucketLearner, ServiceReleasesCompleteBucketsWithoutWaiting) {
 
 }  // namespace
 }  // namespace quorum::coord
+
+namespace quorum::coord {
+namespace {
+
+// The stall inspector, driven with a fake clock: a warning naming the missing ranks, then an
+// abort that fails the round everywhere; the straggler's late request for it is skipped, and
+// the next round works again.
+TEST(StallInspector, WarnsThenAbortsAndRecovers) {
+  ServiceOptions o;
+  o.size = 3;
+  o.cycle_time = std::chrono::milliseconds(0);
+  o.stall_warning = std::chrono::seconds(2);
+  o.stall_abort = std::chrono::seconds(5);
+  std::vector<std::string> logs;
+  o.log = [&](const std::string& m) { logs.push_back(m); };
+  CoordinatorService svc(o);
+  auto t0 = Clock::now();
+  TensorRequest x{"x", CollectiveKind::kAllreduce, ReduceOp::kSum, DataType::kF32,
+                  Device::Kind::kHost, 0, {4}};
+  svc.on_ready(0, Ready{{{x, 0, 4}}}, t0);
+  svc.on_ready(2, Ready{{{x, 0, 4}}}, t0);
+  svc.on_tick(t0 + std::chrono::seconds(1));
+  EXPECT_TRUE(logs.empty());
+  svc.on_tick(t0 + std::chrono::seconds(3));
+  ASSERT_EQ(1u, logs.size());
+  EXPECT_NE(std::string::npos,
+            logs[0].find("tensor 'x' was submitted by rank(s) 0,2 but not by rank(s) 1 for 3 s"))
+      << logs[0];
+  svc.on_tick(t0 + std::chrono::seconds(4));
+  EXPECT_EQ(1u, logs.size()) << "warned once per stalled round";
+  auto out = svc.on_tick(t0 + std::chrono::seconds(6));
+  ASSERT_EQ(1u, out.size());
+  const auto& plans = std::get<PlanBatch>(out[0].message).plans;
+  ASSERT_EQ(1u, plans.size());
+  EXPECT_EQ(PlanKind::kError, plans[0].kind);
+  EXPECT_EQ(StatusCode::kAborted, plans[0].code);
+  EXPECT_EQ(0u, plans[0].message.rfind("stalled: tensor 'x'", 0)) << plans[0].message;
+  // Rank 1's request for the aborted round comes at last: skipped, no round opens.
+  auto late = svc.on_ready(1, Ready{{{x, 0, 4}}}, t0 + std::chrono::seconds(7));
+  EXPECT_TRUE(late.empty());
+  // The next round needs everyone again and runs.
+  svc.on_ready(0, Ready{{{std::nullopt, 0, 4}}}, t0 + std::chrono::seconds(8));
+  svc.on_ready(1, Ready{{{std::nullopt, 0, 4}}}, t0 + std::chrono::seconds(8));
+  auto next = svc.on_ready(2, Ready{{{std::nullopt, 0, 4}}}, t0 + std::chrono::seconds(8));
+  ASSERT_EQ(1u, next.size());
+  ASSERT_EQ(1u, std::get<PlanBatch>(next[0].message).plans.size());
+  EXPECT_EQ(PlanKind::kAllreduce, std::get<PlanBatch>(next[0].message).plans[0].kind);
+}
+
+}  // namespace
+}  // namespace quorum::coord
