@@ -106,6 +106,7 @@ void CoordinatorServer::admit(std::shared_ptr<FramedConnection> conn, const Mess
   }
   int rank = hello->rank;
   by_rank_[static_cast<size_t>(rank)] = conn;
+  service_.heard(rank, Clock::now());
   conn->rebind([this, rank](Message m) { on_message(rank, std::move(m)); },
               [this, rank](const std::string& why) {
                 by_rank_[static_cast<size_t>(rank)].reset();
@@ -119,6 +120,8 @@ void CoordinatorServer::admit(std::shared_ptr<FramedConnection> conn, const Mess
 
 void CoordinatorServer::on_message(int rank, Message m) {
   auto now = Clock::now();
+  service_.heard(rank, now);
+  if (std::holds_alternative<Heartbeat>(m)) return;
   if (auto* ready = std::get_if<Ready>(&m)) {
     dispatch(service_.on_ready(rank, *ready, now));
   } else if (std::holds_alternative<Goodbye>(m)) {

@@ -14,7 +14,8 @@ CoordinatorService::CoordinatorService(ServiceOptions options)
       learner_(std::min(options.bucket_bytes, options.fusion_threshold)),
       policy_(options.policy),
       flush_requested_(static_cast<size_t>(options.size), false),
-      departed_(static_cast<size_t>(options.size), false) {}
+      departed_(static_cast<size_t>(options.size), false),
+      last_heard_(static_cast<size_t>(options.size)) {}
 
 uint32_t CoordinatorService::id_for(const std::string& name) {
   auto [it, inserted] = ids_by_name_.try_emplace(name, static_cast<uint32_t>(names_.size()));
@@ -281,16 +282,33 @@ std::vector<Outgoing> CoordinatorService::on_goodbye(int rank, Clock::time_point
 
 std::vector<Outgoing> CoordinatorService::on_lost(int rank, const std::string& why,
                                                   Clock::time_point now) {
-  depart(rank, "rank " + std::to_string(rank) + " lost its control connection (" + why + ")", now);
+  std::string reason = "rank " + std::to_string(rank) + " failed (" + why + ")";
+  depart(rank, reason, now);
   // Held tensors included the lost rank's part; running them now would hang the others.
   for (const ReadyTensor& t : held_) {
     fail_id(t.id, StatusCode::kAborted, "tensor '" + names_[t.id] + "': " + departure_);
   }
   held_.clear();
-  return flush(now, true);
+  // Collectives already in flight that include it never finish: every engine abandons them.
+  std::vector<Outgoing> out{{kAllRanks, PeerFailed{rank, reason}}};
+  for (Outgoing& o : flush(now, true)) out.push_back(std::move(o));
+  return out;
 }
 
 std::vector<Outgoing> CoordinatorService::on_tick(Clock::time_point now) {
+  std::vector<Outgoing> out{{kAllRanks, Heartbeat{}}};
+  for (int r = 0; r < options_.size; ++r) {
+    auto& heard = last_heard_[static_cast<size_t>(r)];
+    if (departed_[static_cast<size_t>(r)] || !heard) continue;
+    if (now - *heard > options_.failure_timeout) {
+      double secs = std::chrono::duration<double>(now - *heard).count();
+      for (Outgoing& o : on_lost(r, "silent for " + std::to_string(static_cast<int>(secs)) +
+                                        " s, past QUORUM_FAILURE_TIMEOUT_SEC",
+                                 now)) {
+        out.push_back(std::move(o));
+      }
+    }
+  }
   for (uint32_t id : table_.open_ids()) {
     auto since = table_.first_arrival(id);
     if (!since || now - *since < options_.stall_warning) continue;
@@ -327,7 +345,8 @@ std::vector<Outgoing> CoordinatorService::on_tick(Clock::time_point now) {
       if (options_.log) options_.log("stall inspector: " + what);
     }
   }
-  return flush(now, false);
+  for (Outgoing& o : flush(now, false)) out.push_back(std::move(o));
+  return out;
 }
 
 std::vector<Outgoing> CoordinatorService::on_timer(Clock::time_point now) {

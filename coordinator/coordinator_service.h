@@ -39,6 +39,8 @@ struct ServiceOptions {
   // long; fail the tensor everywhere after the abort time (0 = never).
   Clock::duration stall_warning = std::chrono::seconds(60);
   Clock::duration stall_abort = Clock::duration::zero();
+  // A rank silent this long (no message, not even a heartbeat) is declared failed.
+  Clock::duration failure_timeout = std::chrono::seconds(30);
   // Where mode switches and stalls are reported (rank 0's log); may be empty.
   std::function<void(const std::string&)> log;
 };
@@ -63,8 +65,11 @@ class CoordinatorService {
   std::vector<Outgoing> on_flush(int rank, Clock::time_point now);
   // Called at or after deadline(): emits plans held for fusion or waiting for a quorum grace.
   std::vector<Outgoing> on_timer(Clock::time_point now);
-  // Called periodically (about once a second): the stall inspector.
+  // Called periodically (about once a second): heartbeats out, silent ranks declared failed,
+  // the stall inspector.
   std::vector<Outgoing> on_tick(Clock::time_point now);
+  // Any message from `rank` (heartbeats included) proves it alive.
+  void heard(int rank, Clock::time_point now) { last_heard_[static_cast<size_t>(rank)] = now; }
 
   // When held tensors must go out, if any are held.
   std::optional<Clock::time_point> deadline() const;
@@ -125,6 +130,7 @@ class CoordinatorService {
   std::vector<bool> flush_requested_;
   std::unordered_map<uint32_t, Clock::time_point> stall_warned_;  // open round -> its start
   std::vector<bool> departed_;
+  std::vector<std::optional<Clock::time_point>> last_heard_;
   std::string departure_;                   // why the job can no longer run collectives
   uint64_t next_seq_ = 0;
 };

@@ -103,6 +103,11 @@ void put_payload(Writer& w, const Message& m) {
           [&](const Goodbye&) {},
           [&](const GoodbyeAck&) {},
           [&](const Flush&) {},
+          [&](const Heartbeat&) {},
+          [&](const PeerFailed& x) {
+            w.i32(x.rank);
+            w.str(x.reason);
+          },
       },
       m);
 }
@@ -176,6 +181,13 @@ Message get_payload(uint16_t type, Reader& r) {
     case 4: return Goodbye{};
     case 5: return GoodbyeAck{};
     case 6: return Flush{};
+    case 7: return Heartbeat{};
+    case 8: {
+      PeerFailed x;
+      x.rank = r.i32();
+      x.reason = r.str(4096);
+      return x;
+    }
     default: r.fail("unknown message type " + std::to_string(type)); return Goodbye{};
   }
 }

@@ -102,8 +102,17 @@ struct Goodbye {};
 struct GoodbyeAck {};
 // A rank called flush(): once every rank has, carries are folded (kFold plans) and kFlushDone.
 struct Flush {};
+// Liveness, both ways, about once a second.
+struct Heartbeat {};
+// The coordinator declares a rank failed (vanished or silent past QUORUM_FAILURE_TIMEOUT_SEC):
+// every engine abandons collectives in flight and fails what is pending.
+struct PeerFailed {
+  int32_t rank = 0;
+  std::string reason;
+};
 
-using Message = std::variant<Hello, Welcome, Ready, PlanBatch, Goodbye, GoodbyeAck, Flush>;
+using Message =
+    std::variant<Hello, Welcome, Ready, PlanBatch, Goodbye, GoodbyeAck, Flush, Heartbeat, PeerFailed>;
 
 // Appends one complete frame (header + payload) for `m` to `out`.
 void encode(const Message& m, std::vector<uint8_t>& out);

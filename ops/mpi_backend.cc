@@ -1,6 +1,8 @@
 #include "ops/mpi_backend.h"
 
 #include <algorithm>
+#include <atomic>
+#include <mutex>
 #include <chrono>
 #include <climits>
 #include <string>
@@ -49,6 +51,24 @@ Status mpi_status(int err, std::string_view call) {
                 std::string(call) + " failed: " + std::string(text, static_cast<size_t>(len)));
 }
 
+namespace {
+std::atomic<bool> g_abandoned{false};
+std::mutex g_abandon_mu;
+std::string g_abandon_reason;
+}  // namespace
+
+void abandon_waits(const std::string& reason) {
+  std::lock_guard lk(g_abandon_mu);
+  if (!g_abandoned) g_abandon_reason = reason;
+  g_abandoned = true;
+}
+
+void reset_abandoned() {
+  std::lock_guard lk(g_abandon_mu);
+  g_abandoned = false;
+  g_abandon_reason.clear();
+}
+
 Status wait_request(MPI_Request& request, const std::function<void()>& progress) {
   using namespace std::chrono_literals;
   // Short collectives finish within a few polls; yield first so a 4 KiB allreduce stays in the
@@ -61,6 +81,10 @@ Status wait_request(MPI_Request& request, const std::function<void()>& progress)
     if (err != MPI_SUCCESS) return mpi_status(err, "MPI_Test");
     if (done) return Status::ok();
     if (progress) progress();
+    if (g_abandoned.load(std::memory_order_relaxed)) {
+      std::lock_guard lk(g_abandon_mu);
+      return Status(StatusCode::kAborted, "collective abandoned: " + g_abandon_reason);
+    }
     if (polls < kYieldPolls) {
       std::this_thread::yield();
     } else {

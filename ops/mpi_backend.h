@@ -16,6 +16,12 @@ MPI_Datatype mpi_datatype(DataType t);
 // (capped at tens of microseconds), calling `progress` between polls.
 Status wait_request(MPI_Request& request, const std::function<void()>& progress);
 
+// When a peer has failed, a collective that includes it never completes. abandon_waits() makes
+// every wait_request() in this process return kAborted with `reason` from then on (the MPI job
+// cannot be used again); reset_abandoned() clears it for a fresh init. Thread-safe.
+void abandon_waits(const std::string& reason);
+void reset_abandoned();
+
 // Turns an MPI error code into a Status naming the call.
 Status mpi_status(int err, std::string_view call);
 

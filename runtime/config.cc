@@ -148,6 +148,10 @@ constexpr KnobSpec kKnobs[] = {
     {"QUORUM_POLICY_WINDOW", nullptr, "rounds", "20", "2 .. 100000",
      "auto: rounds of evidence behind each decision.",
      set_int<&Config::policy_window, 2, 100000>},
+    {"QUORUM_FAILURE_TIMEOUT_SEC", nullptr, "seconds", "30", "1 .. 3600",
+     "A rank (or the coordinator) silent this long, heartbeats included, is declared failed: "
+     "every other rank fails its pending work naming it.",
+     set_double<&Config::failure_timeout_sec, 1000, 3600>},
     {"QUORUM_STALL_WARNING_SEC", nullptr, "seconds", "60", "1 .. 86400",
      "Rank 0 logs each tensor some ranks submitted and others have not for this long, with "
      "the missing ranks.",

@@ -32,6 +32,7 @@ struct Config {
   double async_enter = 0.10;
   double async_exit = 0.05;
   int64_t policy_window = 20;
+  double failure_timeout_sec = 30;
   double stall_warning_sec = 60;
   double stall_abort_sec = 0;
   std::string timeline;          // path prefix; "" = no timeline at init

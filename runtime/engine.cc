@@ -11,6 +11,7 @@
 
 #include "coordinator/cost_model.h"
 #include "ops/kernels.h"
+#include "ops/mpi_backend.h"
 #include "runtime/logging.h"
 
 namespace quorum {
@@ -69,8 +70,33 @@ void Engine::receive_plans() {
   std::vector<coord::Message> got;
   Status s = opt_.client->receive(&got);
   int64_t now = Timeline::now_ns();
-  for (coord::Message& m : got) inbox_.push_back({std::move(m), now});
+  if (!got.empty()) last_heard_ns_ = now;
+  for (coord::Message& m : got) {
+    if (auto* failed = std::get_if<coord::PeerFailed>(&m)) {
+      // A collective in flight that includes the failed rank would never finish.
+      if (broken_.empty()) broken_ = failed->reason;
+      ops::abandon_waits(failed->reason);
+      continue;
+    }
+    if (std::holds_alternative<coord::Heartbeat>(m)) continue;
+    inbox_.push_back({std::move(m), now});
+  }
   if (!s.is_ok()) lost_reason_ = s.message();
+  // Liveness both ways: a heartbeat out when we have been quiet, and a silent coordinator is
+  // as good as gone.
+  const int64_t timeout_ns = static_cast<int64_t>(opt_.config.failure_timeout_sec * 1e9);
+  if (now - last_sent_ns_ > std::min<int64_t>(timeout_ns / 3, 1'000'000'000)) {
+    Status hb = opt_.client->send(coord::Heartbeat{});
+    last_sent_ns_ = now;
+    if (!hb.is_ok() && lost_reason_.empty()) lost_reason_ = hb.message();
+  }
+  if (last_heard_ns_ == 0) last_heard_ns_ = now;
+  if (now - last_heard_ns_ > timeout_ns && lost_reason_.empty()) {
+    lost_reason_ = "the coordinator on rank 0 has been silent for " +
+                   std::to_string((now - last_heard_ns_) / 1'000'000'000) +
+                   " s (QUORUM_FAILURE_TIMEOUT_SEC)";
+    ops::abandon_waits(lost_reason_);
+  }
 }
 
 void Engine::run() {
@@ -84,7 +110,8 @@ void Engine::run() {
   bool goodbye_sent = false;
   for (;;) {
     pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {opt_.client->fd(), POLLIN, 0}};
-    if (inbox_.empty() && ::poll(fds, 2, -1) < 0 && errno != EINTR) {
+    // Wakes at least every half second to keep heartbeats going while idle.
+    if (inbox_.empty() && ::poll(fds, 2, 500) < 0 && errno != EINTR) {
       lost_reason_ = std::string("poll failed: ") + std::strerror(errno);
     }
     uint64_t drained;
@@ -110,9 +137,12 @@ void Engine::run() {
       }
     }
     if (goodbye_acked_) break;
-    if (!lost_reason_.empty()) {
-      fail_everything("lost the control connection to the coordinator on rank 0 (" +
-                      lost_reason_ + ")");
+    if (!broken_.empty() || !lost_reason_.empty()) {
+      if (broken_.empty()) {
+        broken_ = "lost the control connection to the coordinator on rank 0 (" + lost_reason_ + ")";
+      }
+      ops::abandon_waits(broken_);
+      fail_everything(broken_);
       opt_.client->close();
       return;
     }
@@ -138,6 +168,7 @@ void Engine::fail_everything(const std::string& reason) {
   {
     std::lock_guard lk(flush_mu_);
     flush = std::move(flush_handle_);
+    exited_ = true;  // called only as the engine thread ends
   }
   if (flush) flush->complete(Status(StatusCode::kAborted, "flush: " + reason));
   std::vector<PendingRequest> unsent = queue_.close(reason);

@@ -61,6 +61,8 @@ class Engine {
   std::shared_ptr<detail::HandleState> request_flush(FlushCallback on_folded);
   // True once any plan ran in bounded mode (then carries may exist).
   bool saw_bounded() const { return saw_bounded_.load(); }
+  // Why the job can no longer run collectives (a peer failed), or "" if it can. After stop().
+  const std::string& broken() const { return broken_; }
 
   // Counts a step; returns its number (from 1).
   uint64_t count_step() { return steps_.fetch_add(1, std::memory_order_relaxed) + 1; }
@@ -128,6 +130,9 @@ class Engine {
   std::deque<Received> inbox_;        // received, not yet handled
   Timeline* tl_ = nullptr;            // the timeline while a plan batch runs, else null
   std::string lost_reason_;           // why the control connection failed, once it has
+  std::string broken_;                // a peer failed: the MPI job is unusable
+  int64_t last_heard_ns_ = 0;         // last message from the coordinator
+  int64_t last_sent_ns_ = 0;          // last message to it
   std::unordered_map<std::string, PendingRequest> pending_;   // sent, awaiting a plan
   std::unordered_map<std::string, uint32_t> id_by_name_;
   std::vector<std::string> name_by_id_;
@@ -149,6 +154,7 @@ class Engine {
   FlushCallback flush_callback_;
   std::shared_ptr<detail::HandleState> flush_handle_;
   bool flush_sent_ = false;
+  bool exited_ = false;  // the engine thread has finished (under flush_mu_)
   std::vector<unsigned char> fusion_;  // persistent fusion buffer, grown up to the threshold
   bool goodbye_acked_ = false;
 

@@ -282,6 +282,10 @@ std::shared_ptr<detail::HandleState> Engine::request_flush(FlushCallback on_fold
   auto state = std::make_shared<detail::HandleState>("flush", nullptr);
   {
     std::lock_guard lk(flush_mu_);
+    if (exited_) {
+      state->complete(Status(StatusCode::kAborted, "flush: quorum's engine has stopped"));
+      return state;
+    }
     if (flush_handle_) {
       state->complete(Status(StatusCode::kFailedPrecondition, "flush: another flush is running"));
       return state;

@@ -61,6 +61,7 @@ Status Runtime::create(std::unique_ptr<Runtime>* out) {
                     "calls MPI from its own thread (use MPI_Init_thread with MPI_THREAD_MULTIPLE)");
     }
   }
+  ops::reset_abandoned();
   Status s = rt->start();
   if (!s.is_ok()) {
     rt->stop_io();
@@ -115,6 +116,7 @@ Status Runtime::start() {
     so.log = [](const std::string& m) { QLOG(kWarn, kCoord) << m; };
     so.stall_warning = to_duration(config_.stall_warning_sec);
     so.stall_abort = to_duration(config_.stall_abort_sec);
+    so.failure_timeout = to_duration(config_.failure_timeout_sec);
     if (config_.algorithm == "native") so.algorithm = ops::Algorithm::kNative;
     if (config_.algorithm == "ring") so.algorithm = ops::Algorithm::kRing;
     if (config_.algorithm == "tree") so.algorithm = ops::Algorithm::kTree;
@@ -224,7 +226,8 @@ Status Runtime::shutdown() {
     if (!s.is_ok()) QLOG(kWarn, kInit) << "shutdown: " << s.message();
   }
   engine_->stop();
-  if (server_) {
+  const std::string broken = engine_->broken();
+  if (server_ && broken.empty()) {
     // The coordinator must outlive every rank's goodbye.
     auto deadline = steady_clock::now() + to_duration(config_.shutdown_timeout_sec);
     while (!server_->finished() && steady_clock::now() < deadline) {
@@ -241,6 +244,14 @@ Status Runtime::shutdown() {
   QLOG(kInfo, kInit) << "shut down after " << s.plans << " plans, " << s.tensors << " tensors";
   engine_.reset();
   backend_.reset();
+  if (!broken.empty()) {
+    // MPI cannot finalise with a failed peer (it would wait for it forever): leave MPI as it
+    // is and let the process exit; mpiexec then ends the job.
+    QLOG(kError, kInit) << "shutdown: the job is broken (" << broken
+                        << "); MPI was not finalised, exit the process";
+    return Status(StatusCode::kAborted,
+                  "shutdown: the job is broken (" + broken + "); MPI was not finalised");
+  }
   MPI_Comm_free(&comm_);
   if (own_mpi_) MPI_Finalize();
   return Status::ok();

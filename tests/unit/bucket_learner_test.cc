@@ -120,8 +120,9 @@ TEST(StallInspector, WarnsThenAbortsAndRecovers) {
   svc.on_tick(t0 + std::chrono::seconds(4));
   EXPECT_EQ(1u, logs.size()) << "warned once per stalled round";
   auto out = svc.on_tick(t0 + std::chrono::seconds(6));
-  ASSERT_EQ(1u, out.size());
-  const auto& plans = std::get<PlanBatch>(out[0].message).plans;
+  ASSERT_EQ(2u, out.size());
+  EXPECT_TRUE(std::holds_alternative<Heartbeat>(out[0].message)) << "ticks carry a heartbeat";
+  const auto& plans = std::get<PlanBatch>(out[1].message).plans;
   ASSERT_EQ(1u, plans.size());
   EXPECT_EQ(PlanKind::kError, plans[0].kind);
   EXPECT_EQ(StatusCode::kAborted, plans[0].code);

@@ -247,14 +247,21 @@ TEST(CoordinatorService, LostRankFailsHeldAndPendingTensors) {
   CoordinatorService svc(options(2, milliseconds(10)));
   svc.on_ready(0, full({request("a"), request("b")}), kT0);
   EXPECT_TRUE(svc.on_ready(1, full("a"), kT0).empty());
-  PlanBatch b = only_batch(svc.on_lost(1, "connection reset", kT0));
+  std::vector<Outgoing> out = svc.on_lost(1, "connection reset", kT0);
+  // First every rank hears which rank failed (so collectives in flight are abandoned) ...
+  ASSERT_EQ(out.size(), 2u);
+  ASSERT_TRUE(std::holds_alternative<PeerFailed>(out[0].message));
+  EXPECT_EQ(out[0].rank, kAllRanks);
+  EXPECT_EQ(std::get<PeerFailed>(out[0].message).rank, 1);
+  // ... then the error plans for what was pending.
+  PlanBatch b = only_batch({out[1]});
   EXPECT_TRUE(svc.departed(1));
   ASSERT_EQ(b.plans.size(), 2u);
   std::vector<uint32_t> failed;
   for (const Plan& p : b.plans) {
     EXPECT_EQ(p.kind, PlanKind::kError);
     EXPECT_EQ(p.code, StatusCode::kAborted);
-    EXPECT_NE(p.message.find("rank 1 lost its control connection (connection reset)"),
+    EXPECT_NE(p.message.find("rank 1 failed (connection reset)"),
               std::string::npos)
         << p.message;
     failed.insert(failed.end(), p.ids.begin(), p.ids.end());

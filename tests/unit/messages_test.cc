@@ -156,6 +156,10 @@ TEST(MessagesRoundTrip, EmptyMessagesAndAppendingEncode) {
   round_trip(Goodbye{});
   round_trip(GoodbyeAck{});
   round_trip(Flush{});
+  round_trip(Heartbeat{});
+  PeerFailed pf = round_trip(PeerFailed{3, "no heartbeat for 30 s"});
+  EXPECT_EQ(3, pf.rank);
+  EXPECT_EQ("no heartbeat for 30 s", pf.reason);
   std::vector<uint8_t> two = encode(Goodbye{});
   encode(GoodbyeAck{}, two);  // appends a second frame
   ASSERT_EQ(two.size(), 2 * kFrameHeaderBytes);
@@ -196,7 +200,7 @@ TEST(MessagesReject, BadHeaders) {
     EXPECT_FALSE(s.is_ok());
     EXPECT_NE(s.message().find("version"), std::string::npos) << s.message();
   }
-  for (uint16_t type : {7, 100, 0xffff}) {
+  for (uint16_t type : {9, 100, 0xffff}) {
     EXPECT_FALSE(decode(frame_of(type, {})).is_ok()) << type;
     Message out;
     EXPECT_FALSE(decode_payload(type, nullptr, 0, &out).is_ok()) << type;

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Faults under mpiexec: a rank stopped (SIGSTOP), a rank killed (SIGKILL), rank 0 killed. Every
+# survivor must report a failure that names it, within the bound, and exit. mpiexec runs with
+# -disable-auto-cleanup so that survivors are not simply killed by the launcher (its default).
+set -uo pipefail
+mpiexec=$1 victim=$2
+export QUORUM_FAILURE_TIMEOUT_SEC=2
+bound=12   # seconds: 2 s timeout + 1 s coordinator tick + slack for a loaded 2-core machine
+status=0
+for mode in stop kill kill0; do
+  out=$(mktemp)
+  "$mpiexec" -disable-auto-cleanup -n 3 "$victim" "$mode" >"$out" 2>&1 &
+  launcher=$!
+  for _ in $(seq 1 300); do   # up to 30 s for both survivors
+    [ "$(grep -c '^SURVIVOR' "$out")" -ge 2 ] && break
+    sleep 0.1
+  done
+  # The stopped victim never exits by itself.
+  pid=$(sed -n 's/^VICTIM rank [0-9]* pid \([0-9]*\).*/\1/p' "$out")
+  [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+  wait "$launcher" 2>/dev/null
+  case $mode in
+    stop) expect="rank 2 failed (silent for" ;;
+    kill) expect="rank 2 failed (" ;;
+    kill0) expect="coordinator on rank 0" ;;
+  esac
+  survivors=$(grep '^SURVIVOR' "$out")
+  n=$(grep -c '^SURVIVOR' "$out")
+  ok=1
+  [ "$n" -eq 2 ] || ok=0
+  while read -r line; do
+    [ -z "$line" ] && continue
+    grep -qF "$expect" <<<"$line" || ok=0
+    secs=$(sed -n 's/.*failed after \([0-9.]*\) s.*/\1/p' <<<"$line")
+    awk -v s="$secs" -v b="$bound" 'BEGIN { exit !(s < b) }' || ok=0
+  done <<<"$survivors"
+  if [ $ok -eq 1 ]; then
+    echo "$mode: ok"
+    sed 's/^/  /' <<<"$survivors"
+  else
+    echo "$mode: FAILED (expected 2 survivors mentioning '$expect' within $bound s)"
+    sed 's/^/  | /' "$out"
+    status=1
+  fi
+  rm -f "$out"
+done
+exit $status
