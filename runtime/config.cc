@@ -120,7 +120,9 @@ constexpr KnobSpec kKnobs[] = {
      set_bytes<&Config::fusion_threshold, int64_t{1} << 30>},
     {"QUORUM_CYCLE_TIME_MS", "HOROVOD_CYCLE_TIME", "milliseconds", "1", "0 .. 10000",
      "Longest time a ready allreduce is held back so more tensors can join its fusion buffer. "
-     "Plans go out as soon as nothing else is on its way.",
+     "A learned bucket goes out as soon as its last tensor is ready, and everything goes at once "
+     "when nothing else is on its way. In bounded mode, also the grace given to late ranks after "
+     "the quorum arrived.",
      set_double<&Config::cycle_time_ms, 0, 10000>},
     {"QUORUM_ALGO", nullptr, "enum", "auto", "auto|native|ring|tree",
      "Allreduce algorithm on MPI: native is MPI_Allreduce, ring and tree run on point-to-point "

@@ -2,6 +2,7 @@
 // and the machine's topology. Runs without mpiexec (it does not start the runtime).
 #include <cstdio>
 #include <memory>
+#include <string>
 
 #include "runtime/config.h"
 #include "runtime/topology.h"
@@ -10,7 +11,28 @@
 #define QUORUM_HAS_NCCL 0
 #endif
 
-int main() {
+int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "--markdown") {
+    // The README's knob table, straight from the registry.
+    std::printf("| variable | default | accepted | meaning |\n|---|---|---|---|\n");
+    for (const quorum::KnobSpec& k : quorum::knobs()) {
+      std::string name = std::string("`") + k.name + "`";
+      if (k.alias) name += std::string(" (alias `") + k.alias + "`)";
+      auto cell = [](std::string text) {  // a '|' would end the cell
+        for (size_t i = text.find('|'); i != std::string::npos; i = text.find('|', i + 2)) {
+          text.replace(i, 1, "\\|");
+        }
+        return text;
+      };
+      std::printf("| %s | `%s` | %s: %s | %s |\n", name.c_str(), k.default_value, k.type,
+                  cell(k.range).c_str(), cell(k.description).c_str());
+    }
+    return 0;
+  }
+  if (argc > 1 && std::string(argv[1]) == "--names") {
+    for (const quorum::KnobSpec& k : quorum::knobs()) std::printf("%s\n", k.name);
+    return 0;
+  }
   std::vector<quorum::KnobSetting> settings;
   quorum::Config config;
   quorum::Status s = quorum::load_config(quorum::process_env(), &config, &settings);
