@@ -106,6 +106,8 @@ class Engine {
   // gradient kept in the carry. False when there is no stored result for it.
   bool answer_late(PendingRequest& r);
   void track_extra_bytes(int64_t delta);
+  // Adds one late gradient (in the tensor's dtype) to `h`'s carry.
+  void add_to_carry(TensorHistory& h, const void* gradient);
   Status run_broadcast(const coord::Plan& plan, PendingRequest& entry);
   Status run_allgather(const coord::Plan& plan, PendingRequest& entry);
   // Completes a pending request: frees its name, runs its callback (timed on the timeline when

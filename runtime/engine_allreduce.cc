@@ -70,6 +70,19 @@ void Engine::track_extra_bytes(int64_t delta) {
   }
 }
 
+void Engine::add_to_carry(TensorHistory& h, const void* gradient) {
+  const DataType wire = ops::wire_dtype(h.dtype);
+  std::vector<unsigned char> wide(h.elements * dtype_size(wire));
+  if (h.elements) ops::cast(wide.data(), wire, gradient, h.dtype, h.elements);
+  if (h.carry.empty()) {
+    h.carry = std::move(wide);
+    track_extra_bytes(static_cast<int64_t>(h.carry.size()));
+  } else if (h.elements) {
+    ops::reduce_into(h.carry.data(), wide.data(), h.elements, wire, ReduceOp::kSum);
+  }
+  h.carry_count++;
+}
+
 bool Engine::answer_late(PendingRequest& r) {
   auto it = history_.find(r.desc.name);
   if (it == history_.end() || it->second.stored.empty()) return false;
@@ -87,18 +100,7 @@ bool Engine::answer_late(PendingRequest& r) {
                         std::to_string(h.elements) + " " + std::string(dtype_name(h.dtype)) + ")");
   } else {
     if (r.elements) std::memcpy(r.output.data, result.data(), result.size());
-    // The gradient joins this rank's next contribution.
-    const DataType wire = ops::wire_dtype(h.dtype);
-    const size_t bytes = h.elements * dtype_size(wire);
-    std::vector<unsigned char> wide(bytes);
-    if (h.elements) ops::cast(wide.data(), wire, r.input.data, h.dtype, h.elements);
-    if (h.carry.empty()) {
-      h.carry = std::move(wide);
-      track_extra_bytes(static_cast<int64_t>(bytes));
-    } else if (h.elements) {
-      ops::reduce_into(h.carry.data(), wide.data(), h.elements, wire, ReduceOp::kSum);
-    }
-    h.carry_count++;
+    add_to_carry(h, r.input.data);  // joins this rank's next contribution
     late_answered_.fetch_add(1, std::memory_order_relaxed);
   }
   queue_.finish(r.desc.name);
@@ -204,15 +206,7 @@ Status Engine::run_allreduce(const coord::Plan& plan, std::vector<Slot>& slots) 
       if (s.request) {
         // Our request arrived after the round was cut: it gets this result, and its gradient
         // (not in the round) goes to the carry.
-        std::vector<unsigned char> wide(s.elements * esize);
-        if (s.elements) ops::cast(wide.data(), wire, s.request->input.data, dtype, s.elements);
-        if (h.carry.empty()) {
-          h.carry = std::move(wide);
-          track_extra_bytes(static_cast<int64_t>(h.carry.size()));
-        } else if (s.elements) {
-          ops::reduce_into(h.carry.data(), wide.data(), s.elements, wire, ReduceOp::kSum);
-        }
-        h.carry_count++;
+        add_to_carry(h, s.request->input.data);
       } else {
         // Kept for when our framework asks for this round.
         std::vector<unsigned char> result(s.elements * dtype_size(dtype));
