@@ -1,5 +1,7 @@
 #include "coordinator/cost_model.h"
 
+#include <algorithm>
+
 #include <bit>
 #include <cmath>
 #include <cstdio>
@@ -124,6 +126,21 @@ double CostModel::predict(Algorithm a, size_t bytes, int ranks) const {
   return c.alpha_terms * ab.alpha + c.beta_terms * ab.beta;
 }
 
+double CostModel::measured_ratio(Algorithm a, size_t bucket, int ranks) const {
+  const Track& track = tracks_[static_cast<size_t>(a)];
+  if (track.per_bucket[bucket] < options_.explore_min_samples) return 1.0;
+  std::vector<double> ratios;
+  for (const Sample& s : track.samples) {
+    if (s.ranks != ranks || static_cast<size_t>(size_bucket(s.bytes)) != bucket) continue;
+    double p = predict(a, s.bytes, s.ranks);
+    if (p > 0) ratios.push_back(s.seconds / p);
+  }
+  if (ratios.size() < options_.explore_min_samples) return 1.0;
+  std::nth_element(ratios.begin(), ratios.begin() + static_cast<std::ptrdiff_t>(ratios.size() / 2),
+                   ratios.end());
+  return ratios[ratios.size() / 2];  // the median: one slow outlier does not flip the choice
+}
+
 Algorithm CostModel::choose(size_t bytes, int ranks) const {
   const auto bucket = static_cast<size_t>(size_bucket(bytes));
   const uint32_t decision = ++decisions_[bucket];
@@ -131,7 +148,10 @@ Algorithm CostModel::choose(size_t bytes, int ranks) const {
   double best_seconds = std::numeric_limits<double>::infinity();
   for (int i = 0; i < kNumAlgorithms; ++i) {
     if (!options_.allowed[static_cast<size_t>(i)]) continue;
-    const double t = predict(static_cast<Algorithm>(i), bytes, ranks);
+    // The model, corrected by what was measured at this size: an alpha-beta line cannot follow
+    // every switch inside MPI's own allreduce, the measurements can.
+    const double t = predict(static_cast<Algorithm>(i), bytes, ranks) *
+                     measured_ratio(static_cast<Algorithm>(i), bucket, ranks);
     if (best < 0 || t < best_seconds) {
       best = i;
       best_seconds = t;

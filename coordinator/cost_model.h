@@ -104,6 +104,9 @@ class CostModel {
   };
 
   void refit(Algorithm a);
+  // Median of measured / predicted time for `a`'s samples in this size bucket (1 when there
+  // are too few of them).
+  double measured_ratio(Algorithm a, size_t bucket, int ranks) const;
 
   CostModelOptions options_;
   std::array<Track, kNumAlgorithms> tracks_;

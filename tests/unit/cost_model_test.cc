@@ -338,5 +338,27 @@ TEST(CostModel, OnlyAllowedAlgorithmsAreChosenOrExplored) {
   for (int i = 0; i < 100; ++i) EXPECT_EQ(m.choose(size_t{1} << (i % 20), 4), Algorithm::kRing);
 }
 
+// Where measurements at one size disagree with the fitted line (MPI's own allreduce switches
+// algorithms inside), choose() follows the measurements at that size and the line elsewhere.
+TEST(CostModel, MeasurementsAtASizeOverrideTheLine) {
+  CostModelOptions o;
+  o.explore_every = 0;
+  o.allowed = {false, true, true};  // ring and tree only
+  CostModel m(o);
+  const double a = 5e-6, b = 1.0 / 5e9;
+  // Both lines fit exactly over many sizes: tree wins small messages.
+  for (size_t bytes = 64; bytes <= (size_t{1} << 26); bytes *= 4) {
+    m.observe(Algorithm::kRing, bytes, 4, 6 * a + 1.5 * bytes * b);
+    m.observe(Algorithm::kTree, bytes, 4, 2 * (a + bytes * b));
+  }
+  const size_t n = 4096;
+  ASSERT_EQ(Algorithm::kTree, m.choose(n, 4));
+  // At 4 KiB, tree is measured 4x slower than its line predicts.
+  for (int i = 0; i < 5; ++i) m.observe(Algorithm::kTree, n, 4, 4 * 2 * (a + n * b));
+  for (int i = 0; i < 5; ++i) m.observe(Algorithm::kRing, n, 4, 6 * a + 1.5 * n * b);
+  EXPECT_EQ(Algorithm::kRing, m.choose(n, 4)) << "measured at this size";
+  EXPECT_EQ(Algorithm::kTree, m.choose(64, 4)) << "other sizes keep following the line";
+}
+
 }  // namespace
 }  // namespace quorum::coord
