@@ -12,7 +12,7 @@ bound=12   # seconds: 2 s timeout + 1 s coordinator tick + slack for a loaded 2-
 status=0
 for mode in stop kill kill0; do
   out=$(mktemp)
-  "$mpiexec" -disable-auto-cleanup -n 3 "$victim" "$mode" >"$out" 2>&1 &
+  setsid "$mpiexec" -disable-auto-cleanup -n 3 "$victim" "$mode" >"$out" 2>&1 &
   launcher=$!
   start=$(date +%s)
   for _ in $(seq 1 300); do   # up to 30 s for both survivors, or the job to end
@@ -23,6 +23,8 @@ for mode in stop kill kill0; do
   # The stopped victim never exits by itself.
   pid=$(sed -n 's/^VICTIM rank [0-9]* pid \([0-9]*\).*/\1/p' "$out")
   [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+  sleep 1
+  kill -9 -- "-$launcher" 2>/dev/null   # anything still running (a hung survivor) goes too
   wait "$launcher" 2>/dev/null
   case $mode in
     stop) expect="rank 2 failed (silent for" ;;
