@@ -96,17 +96,22 @@ Status ControlClient::send(const Message& m) {
 Status ControlClient::receive(std::vector<Message>* out) {
   if (!socket_) return Status(StatusCode::kAborted, "control connection is closed");
   uint8_t chunk[64 * 1024];
+  Status ended;  // an end of the connection is reported after the frames read before it
   for (;;) {
     ssize_t n = ::recv(fd(), chunk, sizeof(chunk), 0);
     if (n > 0) {
       inbuf_.insert(inbuf_.end(), chunk, chunk + n);
       continue;
     }
-    if (n == 0) return Status(StatusCode::kAborted, "the coordinator closed the connection");
+    if (n == 0) {
+      ended = Status(StatusCode::kAborted, "the coordinator closed the connection");
+      break;
+    }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-    return Status(StatusCode::kAborted,
-                  std::string("control connection read failed: ") + std::strerror(errno));
+    ended = Status(StatusCode::kAborted,
+                   std::string("control connection read failed: ") + std::strerror(errno));
+    break;
   }
   size_t pos = 0;
   while (inbuf_.size() - pos >= kFrameHeaderBytes) {
@@ -120,7 +125,7 @@ Status ControlClient::receive(std::vector<Message>* out) {
     pos += kFrameHeaderBytes + len;
   }
   inbuf_.erase(inbuf_.begin(), inbuf_.begin() + static_cast<std::ptrdiff_t>(pos));
-  return Status::ok();
+  return ended;
 }
 
 void ControlClient::close() {

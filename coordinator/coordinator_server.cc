@@ -178,8 +178,9 @@ void CoordinatorServer::stop() {
   boost::system::error_code ignored;
   acceptor_.close(ignored);
   timer_.cancel();
+  // Goodbye acknowledgements and last plans still queued go out before the sockets close.
   for (auto& c : by_rank_) {
-    if (c) c->close("coordinator stopped");
+    if (c) c->close_after_writes("coordinator stopped");
   }
 }
 

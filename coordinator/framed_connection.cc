@@ -50,9 +50,16 @@ void FramedConnection::send(std::vector<uint8_t> frame) {
   if (!writing_) write_next();
 }
 
+void FramedConnection::close_after_writes(const std::string& why) {
+  if (closed_) return;
+  if (!writing_ && outbox_.empty()) return close(why);
+  close_after_ = why;
+}
+
 void FramedConnection::write_next() {
   if (outbox_.empty() || closed_) {
     writing_ = false;
+    if (!closed_ && !close_after_.empty()) close(close_after_);
     return;
   }
   writing_ = true;

@@ -33,6 +33,8 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   void send(const Message& m) { send(encode(m)); }
   // Closes once; the close callback runs once with `why`.
   void close(const std::string& why);
+  // Closes once every queued frame has been written (at once if none is).
+  void close_after_writes(const std::string& why);
   bool open() const { return !closed_; }
   std::string peer() const;
 
@@ -49,6 +51,7 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   std::deque<std::vector<uint8_t>> outbox_;
   bool writing_ = false;
   bool closed_ = false;
+  std::string close_after_;  // set: close when the outbox drains
 };
 
 }  // namespace quorum::coord

@@ -210,9 +210,17 @@ void Runtime::stop_io() {
   }
   work_.reset();
   if (io_thread_.joinable()) {
-    // Let queued writes and closes run, then stop whatever is still pending.
-    coord::asio::post(io_, [this] { io_.stop(); });
+    // The io thread ends by itself once the server's last writes and closes are done; a peer
+    // that never lets a write finish is cut off after a grace period.
+    std::atomic<bool> done{false};
+    std::thread watchdog([this, &done] {
+      auto deadline = steady_clock::now() + seconds(5);
+      while (!done && steady_clock::now() < deadline) std::this_thread::sleep_for(milliseconds(5));
+      if (!done) io_.stop();
+    });
     io_thread_.join();
+    done = true;
+    watchdog.join();
   }
 }
 

@@ -2,7 +2,9 @@
 # Installs the Debian 12 packages quorum needs, only those missing (idempotent; root or sudo).
 set -euo pipefail
 packages=(g++ pkg-config meson ninja-build mpich libmpich-dev libhwloc-dev libboost-dev
-          libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev)
+          libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev
+          libtorch-dev  # bindings/torch: ~30 s more build at -j2 (README, "libtorch and DDP")
+          python3 clang libclang-rt-14-dev)  # clang + compiler-rt: libFuzzer (scripts/fuzz.sh)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

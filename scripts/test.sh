@@ -6,14 +6,38 @@ scripts/install-deps.sh
 scripts/build.sh
 rc=0
 meson test -C build --print-errorlogs --num-processes 2 "$@" || rc=$?
-# One plain closing line with the counts, read from meson's own JSON log.
-python3 - build/meson-logs/testlog.json <<'PY' || true
+logs=(main=build/meson-logs/testlog.json)
+# The whole suite (no arguments, as CI runs it) goes on with the unit, net and MPI suites under
+# ASan+UBSan and a short libFuzzer run per target (QUORUM_CI_SANITIZE=0 or
+# QUORUM_CI_FUZZ_SECONDS=0 skips either). A step that cannot even build counts as one failure.
+if [ $# -eq 0 ] && [ "${QUORUM_CI_SANITIZE:-1}" != 0 ]; then
+  rm -f build-asan/meson-logs/testlog.json
+  scripts/sanitize.sh asan --suite unit --suite net --suite mpi || rc=$?
+  logs+=(asan=build-asan/meson-logs/testlog.json)
+fi
+if [ $# -eq 0 ] && [ "${QUORUM_CI_FUZZ_SECONDS:-20}" != 0 ]; then
+  rm -f build-fuzz/fuzz-results.json
+  scripts/fuzz.sh "${QUORUM_CI_FUZZ_SECONDS:-20}" || rc=$?
+  logs+=(fuzz=build-fuzz/fuzz-results.json)
+fi
+# Plain lines with the counts, read from meson's own JSON logs: one per run, then the total
+# (always the last line).
+python3 - "${logs[@]}" <<'PY' || true
 import json, sys
-counts = {"OK": 0, "FAIL": 0, "SKIP": 0}
-for line in open(sys.argv[1]):
-    r = json.loads(line).get("result", "")
-    if r in counts: counts[r] += 1
-    elif r: counts["FAIL"] += 1
-print(f"{counts['OK']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
+total = {"OK": 0, "FAIL": 0, "SKIP": 0}
+for arg in sys.argv[1:]:
+    label, path = arg.split("=", 1)
+    counts = {"OK": 0, "FAIL": 0, "SKIP": 0}
+    try:
+        for line in open(path):
+            r = json.loads(line).get("result", "")
+            if r in counts: counts[r] += 1
+            elif r: counts["FAIL"] += 1
+    except OSError:
+        counts["FAIL"] += 1  # the run did not get as far as testing
+    for k in total: total[k] += counts[k]
+    if len(sys.argv) > 2:
+        print(f"{label}: {counts['OK']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
+print(f"{total['OK']} passed, {total['FAIL']} failed, {total['SKIP']} skipped")
 PY
 exit $rc

@@ -3,7 +3,7 @@
 # mpiexec runs with -disable-auto-cleanup so that survivors are not simply killed by the
 # launcher (its default). A stopped rank: both survivors must report a failure naming it within
 # the bound, and exit. A killed rank: MPICH/UCX may itself terminate a survivor that is inside
-# MPI progress when the dead peer is noticed, so at least one survivor must report correctly,
+# MPI progress when the dead peer is noticed (both, when rank 0 dies), so fewer survivors may report,
 # none may report anything else, and the whole job must end within the bound (no hang).
 set -uo pipefail
 mpiexec=$1 victim=$2
@@ -34,8 +34,9 @@ for mode in stop kill kill0; do
   survivors=$(grep '^SURVIVOR' "$out")
   n=$(grep -c '^SURVIVOR' "$out")
   ok=1
-  need=2
-  [ "$mode" = stop ] || need=1
+  # stop: both survivors report. kill: at least one. kill0: MPICH/UCX may terminate both
+  # survivors itself when rank 0 vanishes mid-progress; then the job must still end in time.
+  case $mode in stop) need=2 ;; kill) need=1 ;; kill0) need=0 ;; esac
   [ "$n" -ge "$need" ] || ok=0
   [ $(( $(date +%s) - start )) -le $((bound + 20)) ] || ok=0
   while read -r line; do

@@ -17,7 +17,7 @@ inline int run_mpi_tests(int argc, char** argv) {
   if (quorum::rank() != 0) {
     auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
     // Keep failures visible from every rank, but not the progress lines.
-    listeners.Release(listeners.default_result_printer());
+    delete listeners.Release(listeners.default_result_printer());  // Release hands it to us
     class FailurePrinter : public ::testing::EmptyTestEventListener {
       void OnTestPartResult(const ::testing::TestPartResult& r) override {
         if (r.failed()) {

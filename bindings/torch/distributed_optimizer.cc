@@ -1,0 +1,151 @@
+// DistributedOptimizer: gradient hooks enqueue, step() waits.
+//
+// The hook receives the gradient before autograd accumulates it into .grad, and that tensor may
+// be a broadcast view or become .grad itself, so it is copied into a contiguous buffer this
+// object owns and the buffer is reduced in place; step() copies the result into .grad. The
+// copy is one memcpy per parameter per step, cheap next to the reduction, and keeps the
+// engine's memory out of autograd's hands.
+#include <ATen/core/grad_mode.h>
+#include <ATen/ops/empty.h>
+
+#include <mutex>
+
+#include "bindings/torch/param_check.h"
+#include "bindings/torch/tensor_desc.h"
+#include "quorum/torch.h"
+
+namespace quorum::torch {
+
+struct DistributedOptimizer::State {
+  struct Param {
+    at::Tensor tensor;
+    std::string name;         // the user's, for messages
+    std::string tensor_name;  // quorum's: "<prefix>.<index>"
+    at::Tensor buffer;        // contiguous, same dtype and shape
+    Tensor view;              // of buffer
+    Handle handle;
+    bool pending = false;  // enqueued since the last synchronize()
+    unsigned hook = 0;
+    bool hooked = false;
+  };
+  ReduceOp op = ReduceOp::kAverage;
+  std::mutex mu;  // pending/handle: hooks may run on autograd's threads
+  std::vector<Param> params;
+
+  void on_grad(size_t i, const at::Tensor& grad) {
+    Param& p = params[i];
+    std::lock_guard lk(mu);
+    if (p.pending) {
+      throw Error(StatusCode::kFailedPrecondition,
+                  "DistributedOptimizer: parameter '" + p.name + "' (#" + std::to_string(i) +
+                      ") got a second gradient before step(); one backward() per step() is "
+                      "supported");
+    }
+    {
+      at::NoGradGuard no_grad;
+      p.buffer.copy_(grad);
+    }
+    p.handle = enqueue_allreduce(p.tensor_name, p.view, p.view, op);
+    p.pending = true;
+  }
+
+  // Waits for everything enqueued; returns the first failure as a message naming its parameter.
+  Status wait_all() {
+    Status first;
+    for (size_t i = 0; i < params.size(); ++i) {
+      Param& p = params[i];
+      if (!p.pending) continue;
+      Status s = wait(p.handle);
+      p.pending = false;
+      if (!s.is_ok() && first.is_ok()) {
+        first = Status(s.code(), "DistributedOptimizer: gradient of parameter '" + p.name + "' (#" +
+                                     std::to_string(i) + "): " + s.message());
+      }
+    }
+    return first;
+  }
+};
+
+DistributedOptimizer::DistributedOptimizer(std::shared_ptr<::torch::optim::Optimizer> optimizer)
+    : DistributedOptimizer(std::move(optimizer), Options{}) {}
+
+DistributedOptimizer::DistributedOptimizer(std::shared_ptr<::torch::optim::Optimizer> optimizer,
+                                           Options options)
+    : optimizer_(std::move(optimizer)), state_(std::make_unique<State>()) {
+  const char* what = "DistributedOptimizer";
+  if (!optimizer_)
+    throw Error(StatusCode::kInvalidArgument, "DistributedOptimizer: optimizer is null");
+  std::vector<at::Tensor> tensors;
+  for (const auto& group : optimizer_->param_groups()) {
+    for (const at::Tensor& t : group.params()) tensors.push_back(t);
+  }
+  std::vector<std::string> names =
+      torch_binding::parameter_names(tensors, options.named_parameters);
+  // Contiguity is not required: gradients go through the contiguous buffers.
+  torch_binding::ParamList mine{
+      "op " + std::string(op_name(options.op)) + ", prefix '" + options.prefix + "'", {}};
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    mine.params.push_back(torch_binding::describe(tensors[i], names[i], /*need_contiguous=*/false));
+  }
+  if (options.op != ReduceOp::kSum && options.op != ReduceOp::kAverage && !mine.params.empty()) {
+    mine.params[0].problem =
+        "gradients are reduced with Sum or Average, not " + std::string(op_name(options.op));
+  }
+  Status s = torch_binding::check_across_ranks(mine, torch_binding::next_tag("check"), what);
+  if (!s.is_ok()) throw Error(s);
+
+  state_->op = options.op;
+  state_->params.resize(tensors.size());
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    State::Param& p = state_->params[i];
+    p.tensor = tensors[i];
+    p.name = names[i];
+    p.tensor_name = options.prefix + "." + std::to_string(i);
+    if (!p.tensor.requires_grad()) continue;  // frozen on every rank (checked above)
+    p.buffer = at::empty(p.tensor.sizes(), p.tensor.options().requires_grad(false));
+    p.view = view_of(p.buffer, what);
+    State* state = state_.get();
+    p.hook =
+        p.tensor.register_hook([state, i](const at::Tensor& grad) { state->on_grad(i, grad); });
+    p.hooked = true;
+  }
+}
+
+DistributedOptimizer::~DistributedOptimizer() {
+  for (State::Param& p : state_->params) {
+    if (p.hooked) p.tensor.remove_hook(p.hook);
+  }
+  std::lock_guard lk(state_->mu);
+  (void)state_->wait_all();  // the engine may still write the buffers
+}
+
+void DistributedOptimizer::synchronize() {
+  std::lock_guard lk(state_->mu);
+  for (State::Param& p : state_->params) {
+    if (!p.hooked || p.pending) continue;
+    p.buffer.zero_();  // no gradient here this step: contribute nothing, but take part
+    p.handle = enqueue_allreduce(p.tensor_name, p.view, p.view, state_->op);
+    p.pending = true;
+  }
+  Status s = state_->wait_all();
+  if (!s.is_ok()) throw Error(s);
+  at::NoGradGuard no_grad;
+  for (State::Param& p : state_->params) {
+    if (!p.hooked) continue;
+    at::Tensor& grad = p.tensor.mutable_grad();
+    if (grad.defined()) {
+      grad.copy_(p.buffer);
+    } else {
+      grad = p.buffer.clone();
+    }
+  }
+}
+
+at::Tensor DistributedOptimizer::step() {
+  synchronize();
+  at::Tensor loss = optimizer_->step();
+  mark_step();
+  return loss;
+}
+
+}  // namespace quorum::torch
