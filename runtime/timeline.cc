@@ -16,6 +16,8 @@ constexpr const char* kClosing = "\n]}\n";
 constexpr size_t kClosingBytes = 4;
 // Kept free under the size cap for the truncation and drop markers.
 constexpr size_t kMarkerRoom = 600;
+// How often the writer appends what was recorded (a killed run loses at most this much).
+constexpr auto kFlushInterval = std::chrono::milliseconds(100);
 
 constexpr const char* kLaneNames[] = {"",          "negotiation",    "queue", "collective",
                                       "callbacks", "framework wait", "steps", "mode"};
@@ -165,7 +167,8 @@ void Timeline::record(TimelineEvent&& e) {
     std::lock_guard lk(mu_);
     if (!stopping_ && queue_.size() < capacity_) {
       queue_.push_back(std::move(e));
-      if (queue_.size() == 1) cv_.notify_one();
+      // The writer wakes by itself every kFlushInterval; only a filling queue hurries it.
+      if (queue_.size() == capacity_ / 2) cv_.notify_one();
       return;
     }
   }
@@ -187,7 +190,9 @@ void Timeline::run() {
   for (;;) {
     {
       std::unique_lock lk(mu_);
-      cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+      // Batches, not single events: one wake-up and one pwrite per interval keeps the writer
+      // off the cores the ranks compute on.
+      cv_.wait_for(lk, kFlushInterval, [&] { return stopping_ || queue_.size() >= capacity_ / 2; });
       batch.swap(queue_);
       if (batch.empty() && stopping_) break;
     }
