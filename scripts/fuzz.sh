@@ -12,7 +12,7 @@ if [ ! -f "$dir/build.ninja" ]; then
   # -fsanitize=fuzzer-no-link instruments the code under test for coverage; the fuzz targets
   # themselves add -fsanitize=fuzzer (tests/fuzz/meson.build). b_lundef must be off for clang's
   # static sanitizer runtimes in shared libraries.
-  CC=clang CXX=clang++ meson setup "$dir" --buildtype=debugoptimized -Dfuzz=enabled \
+  CC=clang CXX=clang++ meson setup "$dir" --buildtype=debugoptimized -Dfuzz=enabled -Dtorch=disabled \
     -Db_sanitize=address,undefined -Db_lundef=false \
     -Dcpp_args=-fsanitize=fuzzer-no-link >"$dir.setup.log" 2>&1 ||
     { cat "$dir.setup.log"; exit 1; }
