@@ -7,7 +7,7 @@ scripts/build.sh
 rc=0
 meson test -C build --print-errorlogs --num-processes 2 "$@" || rc=$?
 logs=(main=build/meson-logs/testlog.json)
-# The whole suite (no arguments, as CI runs it) goes on with the unit, net and MPI suites under
+# The whole suite (no arguments, as CI runs it) goes on with the unit and net suites under
 # ASan+UBSan and a short libFuzzer run per target (QUORUM_CI_SANITIZE=0 or
 # QUORUM_CI_FUZZ_SECONDS=0 skips either). A step that cannot even build counts as one failure.
 if [ $# -eq 0 ] && [ "${QUORUM_CI_SANITIZE:-1}" != 0 ]; then
