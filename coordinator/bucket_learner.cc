@@ -34,6 +34,19 @@ void BucketLearner::rebuild() {
   }
 }
 
+void BucketLearner::forget(const std::unordered_set<uint32_t>& ids) {
+  if (ids.empty()) return;
+  std::erase_if(current_, [&](const Seen& s) { return ids.count(s.id) > 0; });
+  for (uint32_t id : ids) {
+    in_current_.erase(id);
+    planned_.erase(id);
+    bucket_.erase(id);
+  }
+  for (auto& members : members_) {
+    std::erase_if(members, [&](uint32_t m) { return ids.count(m) > 0; });
+  }
+}
+
 int BucketLearner::bucket_of(uint32_t id) const {
   auto it = bucket_.find(id);
   return it == bucket_.end() ? -1 : it->second;

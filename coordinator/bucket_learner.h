@@ -24,6 +24,9 @@ class BucketLearner {
   void observe_ready(const ReadyTensor& t);
   // A tensor was sent out in a plan during this iteration.
   void observe_planned(uint32_t id) { planned_.insert(id); }
+  // The coordinator evicted these ids (they may come back naming other tensors): they leave the
+  // iteration being observed and the learned layout.
+  void forget(const std::unordered_set<uint32_t>& ids);
 
   // The learned bucket of `id`, or -1 when there is no layout for it yet.
   int bucket_of(uint32_t id) const;

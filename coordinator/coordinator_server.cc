@@ -58,15 +58,14 @@ void CoordinatorServer::accept_next() {
   acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
     if (ec) return;  // acceptor closed
     auto conn = std::make_shared<FramedConnection>(std::move(socket));
+    const std::string peer = conn->peer();
     // Until the Hello arrives the connection is anonymous; an unauthenticated peer gets a few
-    // seconds, then is dropped.
+    // seconds, then is dropped. Whatever closes it first (the deadline, a malformed frame, the
+    // peer hanging up) is logged once, with its own reason.
     auto deadline = std::make_shared<asio::steady_timer>(io_, std::chrono::seconds(10));
     auto admitted = std::make_shared<bool>(false);
-    deadline->async_wait([conn, admitted, this](const boost::system::error_code& e) {
-      if (!e && !*admitted) {
-        warn_("dropped control connection from " + conn->peer() + ": no Hello within 10 s");
-        conn->close("handshake timeout");
-      }
+    deadline->async_wait([conn](const boost::system::error_code& e) {
+      if (!e) conn->close("no Hello within 10 s");
     });
     std::weak_ptr<FramedConnection> weak = conn;
     conn->start(
@@ -79,7 +78,12 @@ void CoordinatorServer::accept_next() {
             return admit(c, m);
           }
         },
-        [](const std::string&) {});
+        [this, peer, admitted, deadline](const std::string& why) {
+          if (*admitted) return;  // admit() logged its own reason
+          *admitted = true;
+          deadline->cancel();
+          warn_("dropped control connection from " + peer + " before its Hello: " + why);
+        });
     accept_next();
   });
 }

@@ -15,15 +15,92 @@ CoordinatorService::CoordinatorService(ServiceOptions options)
       policy_(options.policy),
       flush_requested_(static_cast<size_t>(options.size), false),
       departed_(static_cast<size_t>(options.size), false),
-      last_heard_(static_cast<size_t>(options.size)) {}
+      last_heard_(static_cast<size_t>(options.size)),
+      evictions_seen_(static_cast<size_t>(options.size), 0) {}
 
 uint32_t CoordinatorService::id_for(const std::string& name) {
-  auto [it, inserted] = ids_by_name_.try_emplace(name, static_cast<uint32_t>(names_.size()));
-  if (inserted) {
+  auto it = ids_by_name_.find(name);
+  if (it != ids_by_name_.end()) return it->second;
+  uint32_t id = 0;
+  if (!free_ids_.empty()) {
+    id = free_ids_.back();
+    free_ids_.pop_back();
+    names_[id] = name;
+  } else {
+    id = static_cast<uint32_t>(names_.size());
     names_.push_back(name);
-    assignments_.push_back({it->second, name});
   }
-  return it->second;
+  ids_by_name_.emplace(name, id);
+  assignments_.push_back({id, name});
+  return id;
+}
+
+bool CoordinatorService::idle(uint32_t id) const {
+  if (pilot_ && *pilot_ == id) return false;
+  if (table_.first_request(id)) return false;  // an open round
+  auto it = tensors_.find(id);
+  if (it == tensors_.end()) return true;
+  const TensorState& ts = it->second;
+  for (size_t r = 0; r < ts.submitted.size(); ++r) {
+    // A rank behind (its late request still to come), a carried gradient, an aborted round
+    // still to be skipped: the id is needed.
+    if (ts.submitted[r] != ts.rounds_run || ts.carry[r] || ts.skip[r]) return false;
+  }
+  return true;
+}
+
+void CoordinatorService::evict_if_over_capacity() {
+  const size_t capacity = std::max<size_t>(options_.cache_capacity, 1);
+  if (ids_by_name_.size() <= capacity) return;
+  // Down to 7/8 of the capacity, so the scan below runs once per capacity/8 new names.
+  size_t excess = ids_by_name_.size() - capacity + capacity / 8;
+  std::unordered_set<uint32_t> held;
+  for (const ReadyTensor& t : held_) held.insert(t.id);
+  std::vector<std::pair<uint64_t, uint32_t>> candidates;  // (last use, id)
+  for (const auto& [name, id] : ids_by_name_) {
+    if (held.count(id) || !idle(id)) continue;
+    auto ts = tensors_.find(id);
+    candidates.emplace_back(ts == tensors_.end() ? 0 : ts->second.last_use, id);
+  }
+  if (candidates.size() > excess) {
+    std::nth_element(candidates.begin(), candidates.begin() + static_cast<ptrdiff_t>(excess),
+                     candidates.end());
+    candidates.resize(excess);
+  }
+  std::unordered_set<uint32_t> gone;
+  for (const auto& [use, id] : candidates) {
+    ids_by_name_.erase(names_[id]);
+    tensors_.erase(id);
+    stall_warned_.erase(id);
+    retiring_.push_back({id, ++evictions_});
+    retiring_ids_.insert(id);
+    evicted_.push_back(id);
+    gone.insert(id);
+  }
+  learner_.forget(gone);
+  // Departed ranks will never acknowledge: nothing waits for them.
+  for (int r = 0; r < options_.size; ++r) {
+    if (departed_[static_cast<size_t>(r)]) acknowledge_evictions(r, evictions_);
+  }
+}
+
+void CoordinatorService::acknowledge_evictions(int rank, uint64_t seen) {
+  auto& mine = evictions_seen_[static_cast<size_t>(rank)];
+  seen = std::min(seen, evictions_);  // a rank cannot have seen more than was announced
+  if (seen <= mine) return;
+  auto& known = known_[static_cast<size_t>(rank)];
+  for (const Retiring& e : retiring_) {
+    if (e.ordinal > mine && e.ordinal <= seen) known.erase(e.id);
+  }
+  mine = seen;
+  uint64_t everyone = *std::min_element(evictions_seen_.begin(), evictions_seen_.end());
+  while (!retiring_.empty() && retiring_.front().ordinal <= everyone) {
+    uint32_t id = retiring_.front().id;
+    retiring_.pop_front();
+    retiring_ids_.erase(id);
+    std::string().swap(names_[id]);
+    free_ids_.push_back(id);
+  }
 }
 
 CoordinatorService::TensorState& CoordinatorService::state(uint32_t id) {
@@ -55,6 +132,12 @@ std::vector<Outgoing> CoordinatorService::on_ready(int rank, const Ready& ready,
     if (e.full) {
       id = id_for(e.full->name);
       request = &(known[id] = *e.full);
+    } else if (retiring_ids_.count(e.id) && known.count(e.id)) {
+      // Sent before this rank saw the id's eviction: the name gets an id again, which every
+      // rank learns with the next batch.
+      TensorRequest described = known[e.id];
+      id = id_for(described.name);
+      request = &(known[id] = std::move(described));
     } else {
       auto it = known.find(e.id);
       if (it == known.end()) {
@@ -74,6 +157,7 @@ std::vector<Outgoing> CoordinatorService::on_ready(int rank, const Ready& ready,
       continue;
     }
     TensorState& ts = state(id);
+    ts.last_use = ++use_clock_;
     if (ts.skip[static_cast<size_t>(rank)] > 0) {
       // The request for a round the stall inspector aborted: its engine has failed it already.
       ts.skip[static_cast<size_t>(rank)]--;
@@ -91,6 +175,8 @@ std::vector<Outgoing> CoordinatorService::on_ready(int rank, const Ready& ready,
       round_done(std::move(*outcome));
     }
   }
+  // Entries were built after the rank forgot what it acknowledges, so this comes last.
+  acknowledge_evictions(rank, ready.evictions_seen);
   complete_bounded(now);
   return flush(now, false);
 }
@@ -254,6 +340,7 @@ std::vector<Outgoing> CoordinatorService::on_flush(int rank, Clock::time_point n
 void CoordinatorService::depart(int rank, const std::string& reason, Clock::time_point now) {
   if (departed_[static_cast<size_t>(rank)]) return;
   departed_[static_cast<size_t>(rank)] = true;
+  acknowledge_evictions(rank, evictions_);  // it will never name an id again
   if (departure_.empty()) departure_ = reason;
   (void)now;
   // Rounds that still miss some rank can never run now.
@@ -414,7 +501,8 @@ std::vector<Outgoing> CoordinatorService::flush(Clock::time_point now, bool forc
     }
   }
   for (Plan& p : tail) plans.push_back(std::move(p));
-  if (plans.empty() && assignments_.empty()) return {};
+  evict_if_over_capacity();
+  if (plans.empty() && assignments_.empty() && evicted_.empty()) return {};
   for (Plan& p : plans) {
     p.seq = next_seq_++;
     p.mode = policy_.mode();
@@ -423,8 +511,9 @@ std::vector<Outgoing> CoordinatorService::flush(Clock::time_point now, bool forc
     plans.front().mode_reason = std::move(mode_reason_);
     mode_reason_.clear();
   }
-  PlanBatch batch{std::move(assignments_), std::move(plans)};
+  PlanBatch batch{std::move(assignments_), std::move(plans), std::move(evicted_)};
   assignments_.clear();
+  evicted_.clear();
   return {{kAllRanks, std::move(batch)}};
 }
 

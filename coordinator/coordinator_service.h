@@ -9,11 +9,13 @@
 // Single-threaded: the TCP server (or a test) calls it from one thread.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "coordinator/bucket_learner.h"
@@ -35,6 +37,10 @@ struct ServiceOptions {
   // Sync policy: mode (fixed or auto), quorum, thresholds, window.
   PolicyOptions policy;
   int staleness = 2;  // s: a missing rank may fall at most this many rounds behind
+  // Names with an id (and each rank's description of them). Past it, the least recently used
+  // idle ids are evicted: announced in the next batch, forgotten by each rank when it has seen
+  // that (Ready::evictions_seen), then reused.
+  size_t cache_capacity = 4096;
   // Stall inspector: warn when some ranks submitted a tensor and others have not for this
   // long; fail the tensor everywhere after the abort time (0 = never).
   Clock::duration stall_warning = std::chrono::seconds(60);
@@ -96,6 +102,7 @@ class CoordinatorService {
     TensorRequest request;             // the description of its last completed round
     uint64_t stale_wait_round = ~0ull; // round for which a staleness wait was reported
     std::vector<uint32_t> skip;        // per rank: requests still to come for aborted rounds
+    uint64_t last_use = 0;             // use_clock_ at its latest submission
   };
 
   uint32_t id_for(const std::string& name);
@@ -108,6 +115,11 @@ class CoordinatorService {
   void complete_bounded(Clock::time_point now);
   void note_pilot_arrival(uint32_t id, uint64_t round, int rank, Clock::time_point now);
   void maybe_flush_all();
+  // The id cache: evicts least recently used idle ids while more than the capacity have one;
+  // a rank's acknowledgement lets go of its descriptions; ids every rank has let go are reused.
+  void evict_if_over_capacity();
+  bool idle(uint32_t id) const;
+  void acknowledge_evictions(int rank, uint64_t seen);
   std::vector<Outgoing> flush(Clock::time_point now, bool force);
 
   ServiceOptions options_;
@@ -133,6 +145,24 @@ class CoordinatorService {
   std::vector<std::optional<Clock::time_point>> last_heard_;
   std::string departure_;                   // why the job can no longer run collectives
   uint64_t next_seq_ = 0;
+  // Id cache (ServiceOptions::cache_capacity).
+  struct Retiring {
+    uint32_t id;
+    uint64_t ordinal;  // 1-based position among all evictions ever announced
+  };
+  uint64_t use_clock_ = 0;
+  std::deque<Retiring> retiring_;           // announced, not yet forgotten by every rank
+  std::unordered_set<uint32_t> retiring_ids_;
+  std::vector<uint64_t> evictions_seen_;    // per rank: evictions it has acknowledged
+  uint64_t evictions_ = 0;                  // evictions announced or about to be
+  std::vector<uint32_t> evicted_;           // not yet announced
+  std::vector<uint32_t> free_ids_;          // forgotten everywhere: reusable
+
+ public:
+  // For tests and quorum-info: names holding an id now, and ids still being forgotten.
+  size_t cached_names() const { return ids_by_name_.size(); }
+  size_t retiring_ids() const { return retiring_.size(); }
+  uint64_t evictions() const { return evictions_; }
 };
 
 }  // namespace quorum::coord

@@ -66,6 +66,7 @@ void put_payload(Writer& w, const Message& m) {
               }
               w.i64(e.dim0);
             }
+            w.u64(x.evictions_seen);
           },
           [&](const PlanBatch& x) {
             w.u32(static_cast<uint32_t>(x.assignments.size()));
@@ -99,6 +100,8 @@ void put_payload(Writer& w, const Message& m) {
               }
               w.str(p.message);
             }
+            w.u32(static_cast<uint32_t>(x.evicted.size()));
+            for (uint32_t id : x.evicted) w.u32(id);
           },
           [&](const Goodbye&) {},
           [&](const GoodbyeAck&) {},
@@ -137,6 +140,7 @@ Message get_payload(uint16_t type, Reader& r) {
         }
         e.dim0 = r.i64();
       }
+      x.evictions_seen = r.u64();
       return x;
     }
     case 3: {
@@ -176,6 +180,8 @@ Message get_payload(uint16_t type, Reader& r) {
         }
         p.message = r.str(1u << 16);
       }
+      x.evicted.resize(r.count(1u << 20, 4));
+      for (auto& id : x.evicted) id = r.u32();
       return x;
     }
     case 4: return Goodbye{};

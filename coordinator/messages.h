@@ -16,7 +16,7 @@
 namespace quorum::coord {
 
 inline constexpr uint32_t kFrameMagic = 0x314d5251;  // "QRM1" little-endian
-inline constexpr uint16_t kWireVersion = 1;
+inline constexpr uint16_t kWireVersion = 2;
 inline constexpr size_t kFrameHeaderBytes = 12;
 inline constexpr uint32_t kMaxFramePayload = 16u << 20;  // 16 MiB
 inline constexpr size_t kMaxNameBytes = 4096;
@@ -58,6 +58,9 @@ struct Welcome {
 };
 struct Ready {
   std::vector<ReadyEntry> entries;
+  // How many evicted ids (PlanBatch::evicted, counted over the connection's life) this rank has
+  // forgotten when it sent this message; entries never name those ids.
+  uint64_t evictions_seen = 0;
 };
 
 // kFold reduces every rank's carry of late gradients (see "Sync modes" in DESIGN.md) and hands
@@ -97,6 +100,9 @@ struct IdAssignment {
 struct PlanBatch {
   std::vector<IdAssignment> assignments;
   std::vector<Plan> plans;
+  // Ids the coordinator no longer keeps (QUORUM_CACHE_CAPACITY): after running this batch's
+  // plans a rank forgets them, and describes their names in full if they come back.
+  std::vector<uint32_t> evicted;
 };
 struct Goodbye {};
 struct GoodbyeAck {};

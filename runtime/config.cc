@@ -135,6 +135,12 @@ constexpr KnobSpec kKnobs[] = {
      "rounds late). auto: rank 0 switches between them from observed waiting. Rank 0's value "
      "decides for the job.",
      set_sync_mode},
+    {"QUORUM_CACHE_CAPACITY", nullptr, "names", "4096", "16 .. 16777216",
+     "Tensor names the coordinator keeps ids and descriptions for (the id fast path). Past it, "
+     "the least recently used idle names are forgotten on every rank and described again in "
+     "full if they come back, so a job that invents new names every step stays in bounded "
+     "memory. Rank 0's value decides for the job.",
+     set_int<&Config::cache_capacity, 16, 16777216>},
     {"QUORUM_STALENESS", nullptr, "rounds", "2", "1 .. 1000",
      "Bounded mode: how many rounds a rank's gradient may be applied late.",
      set_int<&Config::staleness, 1, 1000>},

@@ -28,6 +28,7 @@ struct Config {
   std::string algorithm = "auto";  // auto | native | ring | tree
   std::string sync_mode = "sync";  // sync | bounded | auto
   int64_t staleness = 2;
+  int64_t cache_capacity = 4096;  // names with an id at the coordinator
   int64_t quorum = 0;            // 0 = a majority of ranks
   double async_enter = 0.10;
   double async_exit = 0.05;

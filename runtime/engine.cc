@@ -136,6 +136,7 @@ void Engine::run() {
         goodbye_acked_ = true;
       }
     }
+    if (!goodbye_sent && evictions_acked_ != evictions_seen_) send_readiness();  // prompt ack
     if (goodbye_acked_) break;
     if (!broken_.empty() || !lost_reason_.empty()) {
       if (broken_.empty()) {
@@ -182,8 +183,11 @@ void Engine::fail_everything(const std::string& reason) {
 
 void Engine::send_readiness() {
   std::vector<PendingRequest> fresh = queue_.drain();
-  if (fresh.empty()) return;
+  // Evictions forgotten since the last message are acknowledged even when nothing is new.
+  if (fresh.empty() && evictions_acked_ == evictions_seen_) return;
   coord::Ready ready;
+  ready.evictions_seen = evictions_seen_;
+  evictions_acked_ = evictions_seen_;
   ready.entries.reserve(fresh.size());
   for (PendingRequest& r : fresh) {
     coord::ReadyEntry e;
@@ -246,7 +250,24 @@ void Engine::handle_batch(coord::PlanBatch& batch, int64_t received_ns) {
     ++next_seq_;
     execute(plan, received_ns);
   }
+  // After the plans that used them: the coordinator no longer keeps these ids.
+  for (uint32_t id : batch.evicted) forget_id(id);
+  evictions_seen_ += batch.evicted.size();
   tl_ = nullptr;
+}
+
+void Engine::forget_id(uint32_t id) {
+  if (id >= name_by_id_.size() || name_by_id_[id].empty()) return;
+  std::string name = std::exchange(name_by_id_[id], std::string());
+  if (auto it = id_by_name_.find(name); it != id_by_name_.end() && it->second == id) {
+    id_by_name_.erase(it);
+  }
+  described_.erase(name);
+  // Only an idle tensor is evicted, so it has no stored result or carry; check anyway.
+  if (auto h = history_.find(name);
+      h != history_.end() && h->second.stored.empty() && h->second.carry_count == 0) {
+    history_.erase(h);
+  }
 }
 
 void Engine::execute(const coord::Plan& plan, int64_t received_ns) {

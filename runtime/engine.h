@@ -12,6 +12,7 @@
 #include <atomic>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -37,7 +38,7 @@ class Engine {
     ops::Backend* host_backend = nullptr;    // not owned
     const Topology* topology = nullptr;      // not owned
     // Where the current timeline (if any) is published; not owned, may be null.
-    const std::atomic<std::shared_ptr<Timeline>>* timeline = nullptr;
+    const TimelineSlot* timeline = nullptr;
     // Called after each allreduce with its algorithm, wire bytes and seconds (rank 0 feeds the
     // coordinator's cost model with it); may be empty.
     std::function<void(ops::Algorithm, size_t, double)> on_allreduce_timed;
@@ -76,6 +77,8 @@ class Engine {
   void send_readiness();
   void receive_plans();
   void handle_batch(coord::PlanBatch& batch, int64_t received_ns);
+  // The coordinator evicted `id` (QUORUM_CACHE_CAPACITY): its name is described in full again.
+  void forget_id(uint32_t id);
   void execute(const coord::Plan& plan, int64_t received_ns);
   // Records a complete event on the timeline, if one is running.
   void trace(Lane lane, const char* cat, std::string name, int64_t start_ns, int64_t end_ns,
@@ -139,6 +142,8 @@ class Engine {
   std::unordered_map<std::string, uint32_t> id_by_name_;
   std::vector<std::string> name_by_id_;
   std::unordered_map<std::string, coord::TensorRequest> described_;  // last full description sent
+  uint64_t evictions_seen_ = 0;   // evicted ids forgotten (PlanBatch::evicted, summed)
+  uint64_t evictions_acked_ = 0;  // ... as last told to the coordinator
   uint64_t next_seq_ = 0;
   std::unordered_map<std::string, TensorHistory> history_;
   // Tensors this rank is standing in for in the plan being executed: a request for one that

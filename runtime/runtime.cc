@@ -105,6 +105,7 @@ Status Runtime::start() {
     so.fusion_threshold = static_cast<size_t>(config_.fusion_threshold);
     so.cycle_time = to_duration(config_.cycle_time_ms / 1000.0);
     so.staleness = static_cast<int>(config_.staleness);
+    so.cache_capacity = static_cast<size_t>(config_.cache_capacity);
     so.policy.automatic = config_.sync_mode == "auto";
     so.policy.initial =
         config_.sync_mode == "bounded" ? coord::SyncMode::kBounded : coord::SyncMode::kSync;

@@ -66,7 +66,7 @@ class Runtime {
   std::unique_ptr<Engine> engine_;
   double clock_offset_us_ = 0;  // rank 0's steady clock minus ours, measured at connect
   std::string run_id_;          // the same on every rank of this run; names its timelines
-  std::atomic<std::shared_ptr<Timeline>> timeline_;
+  TimelineSlot timeline_;
   std::mutex timeline_mu_;      // serialises start/stop
   bool shut_down_ = false;
 };

@@ -84,4 +84,24 @@ class Timeline {
   std::atomic<uint64_t> dropped_{0};
 };
 
+// Where the running timeline is published: any thread may read or replace it. A mutex around a
+// shared_ptr rather than std::atomic<std::shared_ptr>, whose GCC 12 implementation ThreadSanitizer
+// cannot see through (google/sanitizers#1558). Readers take it once per plan batch or API call.
+class TimelineSlot {
+ public:
+  std::shared_ptr<Timeline> load() const {
+    std::lock_guard lk(mu_);
+    return current_;
+  }
+  std::shared_ptr<Timeline> exchange(std::shared_ptr<Timeline> next) {
+    std::lock_guard lk(mu_);
+    current_.swap(next);
+    return next;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<Timeline> current_;
+};
+
 }  // namespace quorum

@@ -28,10 +28,12 @@ launcher=$!
 echo "rogue: demo on 2 ranks, coordinator port $port, $steps steps"
 
 rogue_rc=0
-python3 - "$port" "$launcher" <<'PY' || rogue_rc=$?
+# The frames speak this build's wire version, so only what the test intends is wrong in them.
+wire_version=$(sed -n 's/.*kWireVersion = \([0-9]*\);.*/\1/p' "$(dirname "$0")/../coordinator/messages.h")
+python3 - "$port" "$launcher" "$wire_version" <<'PY' || rogue_rc=$?
 import os, socket, struct, sys, time
 port, launcher = int(sys.argv[1]), int(sys.argv[2])
-MAGIC, VERSION = 0x314D5251, 1
+MAGIC, VERSION = 0x314D5251, int(sys.argv[3])
 
 def frame(mtype, payload, length=None):
     n = len(payload) if length is None else length
@@ -121,4 +123,9 @@ echo "rogue: coordinator logged $drops dropped connections"
 grep -q "replicas identical on all 2 ranks: yes" "$dir/out" || { echo "rogue: replicas differ"; exit 1; }
 [ "$rogue_rc" -eq 0 ] || exit 1
 [ "$drops" -ge 6 ] || { echo "rogue: expected 6 drops in the log"; cat "$dir/out"; exit 1; }
+# Each drop is logged with its own reason: only the half-sent frame waits for the deadline.
+timeouts=$(grep -c "no Hello within 10 s" "$dir/out" || true)
+[ "$timeouts" -eq 1 ] || { echo "rogue: $timeouts drops blamed on the handshake deadline, expected 1"; exit 1; }
+grep -q "before its Hello: .*-byte limit" "$dir/out" ||
+  { echo "rogue: the oversized length prefix was not logged with its reason"; exit 1; }
 echo "rogue: demo finished correctly under attack"

@@ -63,6 +63,8 @@ int main(int argc, char** argv) {
   fold.last_ranks = {0};
   PlanBatch batch{{{0, "layer3.conv.weight"}, {7, "fc.bias"}},
                   {allreduce, gather, error, bounded, fold}};
+  PlanBatch evicting{{}, {}, {3, 9, 12}};
+  ids_only.evictions_seen = 3;
 
   const std::vector<std::pair<std::string, Message>> seeds = {
       {"hello", Hello{2, 4, "0123456789abcdef0123456789abcdef"}},
@@ -71,6 +73,7 @@ int main(int argc, char** argv) {
       {"ready_ids", ids_only},
       {"plan_batch", batch},
       {"plan_batch_empty", PlanBatch{}},
+      {"plan_batch_evicting", evicting},
       {"goodbye", Goodbye{}},
       {"goodbye_ack", GoodbyeAck{}},
       {"flush", Flush{}},

@@ -76,6 +76,7 @@ PlanBatch sample_batch() {
   err.code = StatusCode::kMismatch;
   err.message = "tensor 'fc.weight': shape [10,5] on rank 0";
   b.plans = {ar, bc, ag, err};
+  b.evicted = {3, 0, UINT32_MAX};
   return b;
 }
 
@@ -113,7 +114,9 @@ TEST(MessagesRoundTrip, ReadyWithFullAndIdOnlyEntries) {
       {}};
   in.entries.push_back({scalar, 0, 0});
   in.entries.push_back({std::nullopt, UINT32_MAX, INT64_MIN});
+  in.evictions_seen = (1ull << 40) + 3;
   Ready out = round_trip(in);
+  EXPECT_EQ(out.evictions_seen, in.evictions_seen);
   ASSERT_EQ(out.entries.size(), 4u);
   for (size_t i = 0; i < 4; ++i) {
     SCOPED_TRACE(i);
@@ -150,6 +153,7 @@ TEST(MessagesRoundTrip, PlanBatchWithEveryPlanKind) {
   }
   EXPECT_EQ(out.plans[2].dim0_per_rank, (std::vector<int64_t>{3, 0, 5, 1ll << 40}));
   EXPECT_EQ(out.plans[3].code, StatusCode::kMismatch);
+  EXPECT_EQ(out.evicted, in.evicted);
 }
 
 TEST(MessagesRoundTrip, EmptyMessagesAndAppendingEncode) {
@@ -195,7 +199,8 @@ TEST(MessagesReject, BadHeaders) {
   Status s = decode(bad);
   EXPECT_FALSE(s.is_ok());
   EXPECT_NE(s.message().find("magic"), std::string::npos) << s.message();
-  for (uint16_t version : {0, 2, 0xffff}) {
+  for (uint16_t version : {uint16_t{0}, uint16_t(kWireVersion - 1), uint16_t(kWireVersion + 1),
+                           uint16_t{0xffff}}) {
     s = decode(frame_of(0, {0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0}, kFrameMagic, version));
     EXPECT_FALSE(s.is_ok());
     EXPECT_NE(s.message().find("version"), std::string::npos) << s.message();
@@ -250,6 +255,7 @@ std::vector<uint8_t> ready_payload(uint8_t form, uint8_t kind, uint8_t op, uint8
   w.u32(dims);
   for (uint32_t i = 0; i < dims && i < 64; ++i) w.i64(4);
   w.i64(4);  // dim0
+  w.u64(0);  // evictions seen
   return w.bytes();
 }
 
@@ -275,6 +281,7 @@ std::vector<uint8_t> plan_payload(uint8_t kind, uint8_t op, uint8_t dtype, uint8
   w.u32(0);  // missing
   w.u32(message_len);
   w.raw(std::string(message_len, 'm').data(), message_len);
+  w.u32(0);  // evicted
   return w.bytes();
 }
 
