@@ -99,8 +99,10 @@ bool Engine::answer_late(PendingRequest& r) {
                         ") differs from the bounded round it answers (" +
                         std::to_string(h.elements) + " " + std::string(dtype_name(h.dtype)) + ")");
   } else {
+    // The gradient joins this rank's next contribution; taken before the output is written,
+    // which may be the same memory (an in-place allreduce).
+    add_to_carry(h, r.input.data);
     if (r.elements) std::memcpy(r.output.data, result.data(), result.size());
-    add_to_carry(h, r.input.data);  // joins this rank's next contribution
     late_answered_.fetch_add(1, std::memory_order_relaxed);
   }
   queue_.finish(r.desc.name);
@@ -197,17 +199,16 @@ Status Engine::run_allreduce(const coord::Plan& plan, std::vector<Slot>& slots) 
     if (plan.op == ReduceOp::kAverage && s.elements && gradients > 0) {
       ops::divide(data, s.elements, wire, static_cast<double>(gradients));
     }
+    // Our request arrived after the round was cut: it gets this result, and its gradient (not
+    // in the round) goes to the carry, first, since the output may be the input's memory.
+    if (s.missing && s.history && s.request) add_to_carry(*s.history, s.request->input.data);
     if (s.request) {
       if (!direct && s.elements) ops::cast(s.request->output.data, dtype, data, wire, s.elements);
       s.request->handle->count = gradients;
     }
     if (s.missing && s.history) {
       TensorHistory& h = *s.history;
-      if (s.request) {
-        // Our request arrived after the round was cut: it gets this result, and its gradient
-        // (not in the round) goes to the carry.
-        add_to_carry(h, s.request->input.data);
-      } else {
+      if (!s.request) {
         // Kept for when our framework asks for this round.
         std::vector<unsigned char> result(s.elements * dtype_size(dtype));
         if (s.elements) ops::cast(result.data(), dtype, data, wire, s.elements);

@@ -72,7 +72,7 @@ def dropped_within(s, seconds):
 
 token = b"not-the-session-token-0123456789"
 hello = struct.pack("<ii", 1, 2) + struct.pack("<I", len(token)) + token
-ready = struct.pack("<I", 1) + bytes([0]) + struct.pack("<Iq", 0, 4)
+ready = struct.pack("<I", 1) + bytes([0]) + struct.pack("<IqQ", 0, 4, 0)  # a well-formed Ready
 attacks = [
     ("wrong-token Hello", frame(0, hello)),
     ("Ready before Hello", frame(2, ready)),
