@@ -99,6 +99,16 @@ bool set_algorithm(std::string_view text, Config& c) {
   return false;
 }
 
+bool set_compression(std::string_view text, Config& c) {
+  for (const char* m : {"none", "fp16", "bf16"}) {
+    if (text == m) {
+      c.compression = m;
+      return true;
+    }
+  }
+  return false;
+}
+
 bool set_sync_mode(std::string_view text, Config& c) {
   for (const char* m : {"sync", "bounded", "auto"}) {
     if (text == m) {
@@ -129,6 +139,11 @@ constexpr KnobSpec kKnobs[] = {
      "messages, auto picks per plan from an alpha-beta model fitted to the collectives timed so "
      "far.",
      set_algorithm},
+    {"QUORUM_COMPRESSION", nullptr, "enum", "none", "none|fp16|bf16",
+     "CUDA tensors (NCCL): floating-point allreduces travel as fp16 or bf16, cast in the pack "
+     "and unpack kernels (half the bytes of f32, lossy). none: f32/f64 travel as themselves and "
+     "f16/bf16 sum in f32. Host tensors are not affected. Rank 0's value decides for the job.",
+     set_compression},
     {"QUORUM_SYNC_MODE", nullptr, "enum", "sync", "sync|bounded|auto",
      "sync: every round waits for every rank. bounded: a Sum/Average round runs once "
      "QUORUM_QUORUM ranks are in, late gradients join later rounds (at most QUORUM_STALENESS "

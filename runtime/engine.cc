@@ -216,7 +216,8 @@ void Engine::send_readiness() {
         deferred_.push_back(std::move(r));
         continue;
       }
-      if (answer_late(r)) continue;
+      const bool cuda = r.input.device.kind == Device::Kind::kCuda;  // Device (NCCL) data path
+      if (cuda ? answer_late_device(r) : answer_late(r)) continue;
     }
     std::string name = r.desc.name;
     pending_.emplace(std::move(name), std::move(r));
@@ -268,6 +269,11 @@ void Engine::forget_id(uint32_t id) {
       h != history_.end() && h->second.stored.empty() && h->second.carry_count == 0) {
     history_.erase(h);
   }
+  if (auto d = device_history_.find(name);
+      d != device_history_.end() && d->second.stored.empty() && d->second.carry_count == 0) {
+    drop_device_carry(d->second);  // frees device memory, if any is held
+    device_history_.erase(d);
+  }
 }
 
 void Engine::execute(const coord::Plan& plan, int64_t received_ns) {
@@ -294,7 +300,7 @@ void Engine::execute(const coord::Plan& plan, int64_t received_ns) {
     return;
   }
   if (plan.kind == coord::PlanKind::kFold) {
-    Status s = run_fold(plan);
+    Status s = plan.device == Device::Kind::kCuda ? run_fold_device(plan) : run_fold(plan);
     if (!s.is_ok()) QLOG(kError, kEngine) << "flush: " << s.message();
     return;
   }
@@ -371,18 +377,26 @@ void Engine::execute(const coord::Plan& plan, int64_t received_ns) {
       for (const Slot& s : slots) {
         if (s.missing && !s.request) standing_in_.insert(s.name);
       }
-      status = run_allreduce(plan, slots);
+      status = plan.device == Device::Kind::kCuda ? run_allreduce_device(plan, slots)
+                                                  : run_allreduce(plan, slots);
       standing_in_.clear();
       // Requests that arrived for the rounds just stood in for now find their results.
       for (PendingRequest& r : std::exchange(deferred_, {})) {
-        if (!answer_late(r)) {
+        const bool cuda = r.input.device.kind == Device::Kind::kCuda;
+        if (!(cuda ? answer_late_device(r) : answer_late(r))) {
           std::string name = r.desc.name;
           pending_.emplace(std::move(name), std::move(r));
         }
       }
       break;
-    case coord::PlanKind::kBroadcast: status = run_broadcast(plan, *entries.at(0)); break;
-    case coord::PlanKind::kAllgather: status = run_allgather(plan, *entries.at(0)); break;
+    case coord::PlanKind::kBroadcast:
+      status = plan.device == Device::Kind::kCuda ? run_broadcast_device(plan, *entries.at(0))
+                                                  : run_broadcast(plan, *entries.at(0));
+      break;
+    case coord::PlanKind::kAllgather:
+      status = plan.device == Device::Kind::kCuda ? run_allgather_device(plan, *entries.at(0))
+                                                  : run_allgather(plan, *entries.at(0));
+      break;
     case coord::PlanKind::kFold:
     case coord::PlanKind::kFlushDone: break;  // handled above
   }

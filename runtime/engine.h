@@ -27,6 +27,9 @@
 #include "runtime/topology.h"
 
 namespace quorum {
+namespace ops {
+class DeviceBackend;  // Device (NCCL) data path: ops/nccl/device_backend.h
+}  // namespace ops
 
 class Engine {
  public:
@@ -42,6 +45,9 @@ class Engine {
     // Called after each allreduce with its algorithm, wire bytes and seconds (rank 0 feeds the
     // coordinator's cost model with it); may be empty.
     std::function<void(ops::Algorithm, size_t, double)> on_allreduce_timed;
+    // Device (NCCL) data path: the backend for CUDA tensors; not owned; null in a build
+    // without NCCL.
+    ops::DeviceBackend* device_backend = nullptr;
   };
 
   explicit Engine(Options options);
@@ -169,6 +175,35 @@ class Engine {
   std::atomic<int64_t> collective_ns_{0}, negotiation_ns_{0};
   std::atomic<uint64_t> late_answered_{0}, folded_{0}, bounded_plans_{0};
   std::atomic<int64_t> extra_bytes_{0}, extra_peak_{0};
+
+  // Device (NCCL) data path (engine_device.cc): plans whose device is CUDA. Engine thread only.
+  struct DeviceHistory {  // a CUDA tensor's bounded-round state, in device memory
+    int device = 0;
+    DataType dtype = DataType::kF32;
+    size_t elements = 0;
+    struct Stored {
+      void* result = nullptr;  // tensor dtype; null when the round failed on this rank
+      int64_t gradients = 0;
+      Status error;            // why there is no result
+    };
+    std::deque<Stored> stored;
+    void* carry = nullptr;     // late gradients in the accumulate dtype
+    int64_t carry_count = 0;
+  };
+  Status device_ready();  // hooks the backend; agrees on rank 0's compression (collective)
+  Status run_allreduce_device(const coord::Plan& plan, std::vector<Slot>& slots);
+  Status run_broadcast_device(const coord::Plan& plan, PendingRequest& entry);
+  Status run_allgather_device(const coord::Plan& plan, PendingRequest& entry);
+  Status run_fold_device(const coord::Plan& plan);
+  // Like answer_late() for a CUDA request (false when nothing is stored for it).
+  bool answer_late_device(PendingRequest& r);
+  Status add_to_device_carry(DeviceHistory& h, const void* gradient, void* ready_event);
+  void drop_device_carry(DeviceHistory& h);
+  bool device_hooked_ = false;
+  bool device_quiet_ = false;  // no progress() while a late request is answered
+  std::optional<DataType> compression_;  // rank 0's QUORUM_COMPRESSION, once agreed
+  Status device_error_;  // set when some rank cannot use CUDA: every CUDA plan fails with it
+  std::unordered_map<std::string, DeviceHistory> device_history_;
 };
 
 }  // namespace quorum

@@ -2,6 +2,8 @@
 
 #include <limits>
 
+#include "ops/nccl/device_backend.h"
+
 namespace quorum {
 namespace {
 
@@ -36,11 +38,21 @@ Status count_elements(const std::string& name, const char* which, const Tensor& 
   }
   if (n > 0 && t.data == nullptr) return bad(name, std::string(which) + " data pointer is null");
   if (t.device.kind == Device::Kind::kCuda) {
-    return Status(StatusCode::kUnimplemented,
-                  "tensor '" + name + "': CUDA tensors need the NCCL backend, which this build "
-                  "does not have yet");
+    if (!ops::device_backend_built()) {
+      return Status(StatusCode::kUnimplemented,
+                    "tensor '" + name + "': " + which + " is on cuda:" +
+                        std::to_string(t.device.ordinal) +
+                        ", and CUDA tensors need the NCCL backend, which this build does not "
+                        "have (configured without NCCL/CUDA)");
+    }
+    if (t.device.ordinal < 0) {
+      return bad(name, std::string(which) + " has a negative CUDA ordinal (" +
+                           std::to_string(t.device.ordinal) + ")");
+    }
   }
-  if (t.device.kind != Device::Kind::kHost) return bad(name, std::string(which) + " has an unknown device kind");
+  if (t.device.kind != Device::Kind::kHost && t.device.kind != Device::Kind::kCuda) {
+    return bad(name, std::string(which) + " has an unknown device kind");
+  }
   *out = n;
   return Status::ok();
 }
@@ -65,6 +77,16 @@ Status validate_request(const PendingRequest& r, int size, size_t* elements) {
       if (r.output.dtype != r.input.dtype) {
         return bad(name, "output dtype " + std::string(dtype_name(r.output.dtype)) +
                              " differs from input dtype " + std::string(dtype_name(r.input.dtype)));
+      }
+      if (r.output.device.kind != r.input.device.kind ||
+          (r.input.device.kind == Device::Kind::kCuda &&
+           r.output.device.ordinal != r.input.device.ordinal)) {
+        auto where = [](const Device& d) {
+          return d.kind == Device::Kind::kHost ? std::string("host")
+                                               : "cuda:" + std::to_string(d.ordinal);
+        };
+        return bad(name, "output is on " + where(r.output.device) + " but input is on " +
+                             where(r.input.device));
       }
       if (out_elements != *elements) {
         return bad(name, "output has " + std::to_string(out_elements) + " elements but input has " +

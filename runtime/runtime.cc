@@ -65,6 +65,7 @@ Status Runtime::create(std::unique_ptr<Runtime>* out) {
   Status s = rt->start();
   if (!s.is_ok()) {
     rt->stop_io();
+    rt->device_backend_.reset();
     rt->engine_.reset();
     if (rt->comm_ != MPI_COMM_NULL) MPI_Comm_free(&rt->comm_);
     if (rt->own_mpi_) MPI_Finalize();
@@ -158,12 +159,18 @@ Status Runtime::start() {
                      << (topology_ ? ", " + topology_->summary() : std::string()) << ")";
 
   backend_ = std::make_unique<ops::MpiBackend>(comm_);
+  // Device (NCCL) data path: cheap to create (CUDA starts at the first CUDA collective); a build
+  // without NCCL has none, and CUDA tensors are refused at enqueue.
+  if (ops::device_backend_built()) {
+    QUORUM_RETURN_IF_ERROR(ops::create_device_backend(comm_, local_rank_, &device_backend_));
+  }
   Engine::Options eo;
   eo.config = config_;
   eo.rank = rank_;
   eo.size = size_;
   eo.client = client_.get();
   eo.host_backend = backend_.get();
+  eo.device_backend = device_backend_.get();
   eo.topology = topology_.get();
   eo.timeline = &timeline_;
   if (server_) {
@@ -251,6 +258,8 @@ Status Runtime::shutdown() {
   stop_io();
   Stats s = engine_->stats();
   QLOG(kInfo, kInit) << "shut down after " << s.plans << " plans, " << s.tensors << " tensors";
+  // The device backend first: its teardown asks the (stopped) engine whether the job broke.
+  device_backend_.reset();
   engine_.reset();
   backend_.reset();
   if (!broken.empty()) {

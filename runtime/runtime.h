@@ -15,6 +15,7 @@
 #include "coordinator/control_client.h"
 #include "coordinator/coordinator_server.h"
 #include "ops/mpi_backend.h"
+#include "ops/nccl/device_backend.h"
 #include "runtime/config.h"
 #include "runtime/engine.h"
 #include "runtime/timeline.h"
@@ -63,6 +64,7 @@ class Runtime {
   std::unique_ptr<coord::CoordinatorServer> server_;
   std::unique_ptr<coord::ControlClient> client_;
   std::unique_ptr<ops::MpiBackend> backend_;
+  std::unique_ptr<ops::DeviceBackend> device_backend_;  // CUDA tensors; null without NCCL
   std::unique_ptr<Engine> engine_;
   double clock_offset_us_ = 0;  // rank 0's steady clock minus ours, measured at connect
   std::string run_id_;          // the same on every rank of this run; names its timelines

@@ -75,11 +75,19 @@ struct Device {
 
 // A non-owning view of a dense, row-major tensor. The caller owns the memory and keeps it valid
 // and untouched (for inputs: unmodified; for outputs: unread) until the operation completes.
+//
+// CUDA tensors (device.kind == kCuda): `data` is device memory on that ordinal, and quorum works
+// on its own CUDA stream. `cuda_ready_event`, when not null, is a cudaEvent_t the caller
+// recorded after the work that produces the input: quorum's stream waits for it (it must stay
+// valid until the operation completes). Null means the data is ready already (for example after
+// a stream synchronise). When the handle completes, outputs are written: no further
+// synchronisation is needed. Ignored for host tensors.
 struct Tensor {
   void* data = nullptr;
   DataType dtype = DataType::kF32;
   std::vector<int64_t> shape;
   Device device;
+  void* cuda_ready_event = nullptr;
 };
 
 enum class StatusCode : uint8_t {

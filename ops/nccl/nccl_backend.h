@@ -1,0 +1,97 @@
+// NCCL data plane for CUDA tensors. Per CUDA device it keeps quorum's own non-blocking stream,
+// two events, a device fusion buffer and its part table, and up to three communicators: one per
+// algorithm. A communicator is created lazily, on the first collective that needs it, from an
+// ncclUniqueId rank 0 broadcasts over MPI: every rank reaches that point in the same plan, so
+// creation is itself a collective. Ring and tree communicators are created with NCCL_ALGO
+// pinned (NCCL reads it when a communicator is initialised; the variable is restored as soon as
+// the initialisation finished); native leaves NCCL's choice alone. Communicators are
+// non-blocking, and completion is observed by polling a CUDA event with the progress hook
+// called in between, never by a blocking synchronise on the engine thread.
+//
+// Threads: the engine thread only (construction and destruction from the thread that owns the
+// runtime, while the engine is stopped). Each rank must introduce its devices in the same plan
+// order (one device per rank, the normal case, always does).
+#pragma once
+
+#include <cuda_runtime_api.h>
+#include <nccl.h>
+
+#include <array>
+#include <map>
+#include <unordered_set>
+
+#include "ops/nccl/device_backend.h"
+#include "ops/nccl/pack_layout.h"
+
+namespace quorum::ops {
+
+class NcclBackend final : public DeviceBackend {
+ public:
+  // Does not take ownership of `comm`; it must outlive the backend. No CUDA call happens here.
+  NcclBackend(MPI_Comm comm, int local_rank);
+  ~NcclBackend() override;
+  NcclBackend(const NcclBackend&) = delete;
+  NcclBackend& operator=(const NcclBackend&) = delete;
+
+  std::string_view name() const override { return "nccl"; }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  int default_device() override;
+  Status probe() override;
+
+  // ops::Backend on the default device: `buf`, `send` and `recv` are device memory there.
+  Status allreduce(void* buf, size_t count, DataType t, ReduceOp op,
+                   Algorithm algorithm = Algorithm::kNative) override;
+  Status broadcast(void* buf, size_t bytes, int root) override;
+  Status allgather(const void* send, void* recv,
+                   const std::vector<size_t>& bytes_per_rank) override;
+
+  Status fused_allreduce(const DeviceAllreduce& job, std::vector<int64_t>* counts) override;
+  Status broadcast_on(int device, void* buf, size_t bytes, int root, void* ready_event) override;
+  Status allgather_on(int device, const void* send, void* recv,
+                      const std::vector<size_t>& bytes_per_rank, void* ready_event) override;
+  Status allocate(int device, size_t bytes, bool zero, void** out) override;
+  void release(int device, void* p) override;
+  Status copy(int device, void* dst, const void* src, size_t bytes, void* ready_event) override;
+  Status accumulate(int device, void* acc, const void* src, size_t elements, DataType dtype,
+                    void* ready_event) override;
+
+ private:
+  struct Device {
+    int ordinal = 0;
+    cudaStream_t stream = nullptr;
+    cudaEvent_t done = nullptr;  // fused collectives
+    cudaEvent_t aux = nullptr;   // copy() and accumulate(), which may run inside a collective's wait
+    std::array<ncclComm_t, kNumAlgorithms> comms{};
+    void* fusion = nullptr;      // device fusion buffer
+    size_t fusion_bytes = 0;
+    nccl::PackEntry* table = nullptr;    // device copy of the part table
+    nccl::PackEntry* staging = nullptr;  // pinned host part table
+    size_t table_capacity = 0;           // entries
+    float* host_counts = nullptr;        // pinned, reduced counts come back here
+    size_t counts_capacity = 0;
+    std::unordered_set<void*> held;      // allocate()d and not yet released
+  };
+
+  // The state of `ordinal`, set up on first use (stream, events), with it made current.
+  Status device(int ordinal, Device** out);
+  // The communicator of `algorithm` on `d`, created collectively on first use.
+  Status communicator(Device& d, Algorithm algorithm, ncclComm_t* out);
+  // Waits until `comm` has no operation still being enqueued (non-blocking communicators).
+  Status settle(Device& d, ncclComm_t comm, const char* what);
+  // Records `event` on d's stream and polls it to completion, calling progress() between polls.
+  Status finish(Device& d, cudaEvent_t event, ncclComm_t comm, const std::string& what);
+  Status wait_ready(Device& d, void* ready_event, const std::string& what);
+  Status ensure_tables(Device& d, size_t parts);
+  // Aborts every communicator of `d` (a peer failed or NCCL reported an error).
+  void abort_comms(Device& d);
+
+  MPI_Comm comm_;
+  int rank_ = 0;
+  int size_ = 1;
+  int local_rank_ = 0;
+  int device_count_ = -1;  // -1 until first asked
+  std::map<int, Device> devices_;
+};
+
+}  // namespace quorum::ops

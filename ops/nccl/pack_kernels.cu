@@ -1,0 +1,258 @@
+// CUDA kernels of the device fusion path: one launch packs every tensor of a plan into the
+// fusion buffer (casting to the wire dtype, adding carries, writing count slots), one launch
+// unpacks (dividing for Average, casting back). Index math lives in pack_layout.h so the CPU
+// unit tests check the same code.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "ops/nccl/pack_kernels.h"
+
+namespace quorum::ops::nccl {
+namespace {
+
+// Storage and arithmetic ("compute") type per dtype: f16/bf16 compute in float.
+template <DataType D>
+struct Elem;
+template <>
+struct Elem<DataType::kF16> {
+  using S = __half;
+  using C = float;
+  __device__ static C load(S v) { return __half2float(v); }
+  __device__ static S store(C v) { return __float2half_rn(v); }
+};
+template <>
+struct Elem<DataType::kBF16> {
+  using S = __nv_bfloat16;
+  using C = float;
+  __device__ static C load(S v) { return __bfloat162float(v); }
+  __device__ static S store(C v) { return __float2bfloat16_rn(v); }
+};
+template <typename T>
+struct Plain {
+  using S = T;
+  using C = T;
+  __device__ static C load(S v) { return v; }
+  __device__ static S store(C v) { return v; }
+};
+template <>
+struct Elem<DataType::kF32> : Plain<float> {};
+template <>
+struct Elem<DataType::kF64> : Plain<double> {};
+template <>
+struct Elem<DataType::kI32> : Plain<int32_t> {};
+template <>
+struct Elem<DataType::kI64> : Plain<int64_t> {};
+template <>
+struct Elem<DataType::kU8> : Plain<uint8_t> {};
+
+__host__ __device__ constexpr DataType acc_of(DataType t) {
+  return (t == DataType::kF16 || t == DataType::kBF16) ? DataType::kF32 : t;
+}
+
+// Average's division, matching ops::divide on the host: floats divide truly in their own
+// precision, i64 divides as an integer, the other integers go through double and truncate.
+template <typename C>
+__device__ C divide_by(C v, double d) {
+  if constexpr (std::is_same_v<C, float>) {
+    return v / static_cast<float>(d);
+  } else if constexpr (std::is_same_v<C, double>) {
+    return v / d;
+  } else if constexpr (std::is_same_v<C, int64_t>) {
+    return v / static_cast<int64_t>(d);
+  } else {
+    return static_cast<C>(static_cast<double>(v) / d);
+  }
+}
+
+template <DataType D, DataType W>
+__global__ void __launch_bounds__(kBlockThreads)
+    pack_kernel(const PackEntry* entries, int n, uint64_t chunks,
+                typename Elem<W>::S* __restrict__ fused, float* __restrict__ counts) {
+  using V = typename Elem<D>::C;  // the tensor's compute type; carries share it
+  using A = Elem<acc_of(D)>;
+  if (counts && blockIdx.x == 0) {
+    for (int k = static_cast<int>(threadIdx.x); k < n; k += static_cast<int>(blockDim.x)) {
+      counts[k] = entries[k].count;
+    }
+  }
+  const uint64_t chunk = blockIdx.x;
+  if (chunk >= chunks) return;
+  const PackEntry& e = entries[locate_part(entries, n, chunk)];
+  const ChunkRange r = chunk_range(e, chunk);
+  const auto* src = static_cast<const typename Elem<D>::S*>(e.src);
+  const auto* carry = static_cast<const typename A::S*>(e.carry);
+  typename Elem<W>::S* out = fused + e.offset;
+  for (uint64_t base = r.begin + threadIdx.x; base < r.end; base += kBlockThreads * kUnroll) {
+    V v[kUnroll];
+#pragma unroll
+    for (unsigned u = 0; u < kUnroll; ++u) {
+      const uint64_t i = base + u * kBlockThreads;
+      v[u] = V(0);
+      if (i < r.end) {
+        if (src) v[u] = Elem<D>::load(src[i]);
+        if (carry) v[u] += static_cast<V>(A::load(carry[i]));
+      }
+    }
+#pragma unroll
+    for (unsigned u = 0; u < kUnroll; ++u) {
+      const uint64_t i = base + u * kBlockThreads;
+      if (i < r.end) out[i] = Elem<W>::store(static_cast<typename Elem<W>::C>(v[u]));
+    }
+  }
+}
+
+template <DataType D, DataType W>
+__global__ void __launch_bounds__(kBlockThreads)
+    unpack_kernel(const PackEntry* entries, int n, uint64_t chunks,
+                  const typename Elem<W>::S* fused, const float* __restrict__ counts,
+                  bool average, double divisor) {
+  using V = typename Elem<D>::C;
+  const uint64_t chunk = blockIdx.x;
+  if (chunk >= chunks) return;
+  const int k = locate_part(entries, n, chunk);
+  const PackEntry& e = entries[k];
+  const ChunkRange r = chunk_range(e, chunk);
+  double d = divisor;
+  if (counts) d = counts[k];
+  const bool divide = average && d > 0;
+  auto* dst = static_cast<typename Elem<D>::S*>(e.dst);
+  auto* keep = static_cast<typename Elem<D>::S*>(e.keep);
+  const typename Elem<W>::S* in = fused + e.offset;
+  for (uint64_t base = r.begin + threadIdx.x; base < r.end; base += kBlockThreads * kUnroll) {
+    typename Elem<D>::S v[kUnroll];
+#pragma unroll
+    for (unsigned u = 0; u < kUnroll; ++u) {
+      const uint64_t i = base + u * kBlockThreads;
+      if (i < r.end) {
+        V x = static_cast<V>(Elem<W>::load(in[i]));
+        if (divide) x = divide_by(x, d);
+        v[u] = Elem<D>::store(x);
+      }
+    }
+#pragma unroll
+    for (unsigned u = 0; u < kUnroll; ++u) {
+      const uint64_t i = base + u * kBlockThreads;
+      if (i < r.end) {
+        if (dst) dst[i] = v[u];
+        if (keep) keep[i] = v[u];
+      }
+    }
+  }
+}
+
+template <DataType D>
+__global__ void accumulate_kernel(typename Elem<acc_of(D)>::S* acc,
+                                  const typename Elem<D>::S* src, uint64_t elements) {
+  using A = Elem<acc_of(D)>;
+  for (uint64_t i = blockIdx.x * uint64_t{blockDim.x} + threadIdx.x; i < elements;
+       i += uint64_t{gridDim.x} * blockDim.x) {
+    acc[i] = A::store(A::load(acc[i]) + static_cast<typename A::C>(Elem<D>::load(src[i])));
+  }
+}
+
+unsigned blocks_for(uint64_t chunks) {
+  return static_cast<unsigned>(chunks > 0 ? chunks : 1);  // one block writes the count slots
+}
+
+template <DataType D, DataType W>
+cudaError_t pack_as(const PackEntry* entries, int n, uint64_t chunks, void* fused, float* counts,
+                    cudaStream_t stream) {
+  pack_kernel<D, W><<<blocks_for(chunks), kBlockThreads, 0, stream>>>(
+      entries, n, chunks, static_cast<typename Elem<W>::S*>(fused), counts);
+  return cudaGetLastError();
+}
+
+template <DataType D, DataType W>
+cudaError_t unpack_as(const PackEntry* entries, int n, uint64_t chunks, const void* fused,
+                      const float* counts, bool average, double divisor, cudaStream_t stream) {
+  if (chunks == 0) return cudaSuccess;
+  unpack_kernel<D, W><<<blocks_for(chunks), kBlockThreads, 0, stream>>>(
+      entries, n, chunks, static_cast<const typename Elem<W>::S*>(fused), counts, average,
+      divisor);
+  return cudaGetLastError();
+}
+
+// Calls fn.template operator()<D, W>() for a supported (dtype, wire) pair.
+template <typename Fn>
+cudaError_t dispatch(DataType dtype, DataType wire, Fn&& fn) {
+  using enum DataType;
+#define QUORUM_FLOAT_CASE(D)                                           \
+  case D:                                                              \
+    switch (wire) {                                                    \
+      case acc_of(D): return fn.template operator()<D, acc_of(D)>();   \
+      case kF16:                                                       \
+        if constexpr (acc_of(D) != kF16) return fn.template operator()<D, kF16>(); \
+        break;                                                         \
+      case kBF16:                                                      \
+        if constexpr (acc_of(D) != kBF16) return fn.template operator()<D, kBF16>(); \
+        break;                                                         \
+      default: break;                                                  \
+    }                                                                  \
+    break;
+  switch (dtype) {
+    QUORUM_FLOAT_CASE(kF16)
+    QUORUM_FLOAT_CASE(kBF16)
+    QUORUM_FLOAT_CASE(kF32)
+    QUORUM_FLOAT_CASE(kF64)
+    case kI32:
+      if (wire == kI32) return fn.template operator()<kI32, kI32>();
+      break;
+    case kI64:
+      if (wire == kI64) return fn.template operator()<kI64, kI64>();
+      break;
+    case kU8:
+      if (wire == kU8) return fn.template operator()<kU8, kU8>();
+      break;
+  }
+#undef QUORUM_FLOAT_CASE
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace
+
+bool pack_supported(DataType dtype, DataType wire) {
+  const bool floating = dtype == DataType::kF16 || dtype == DataType::kBF16 ||
+                        dtype == DataType::kF32 || dtype == DataType::kF64;
+  if (!floating) return wire == dtype && static_cast<int>(dtype) < kNumDataTypes;
+  return wire == acc_of(dtype) || wire == DataType::kF16 || wire == DataType::kBF16;
+}
+
+cudaError_t launch_pack(const PackEntry* entries, int n, uint64_t chunks, DataType dtype,
+                        DataType wire, void* fused, float* counts, cudaStream_t stream) {
+  return dispatch(dtype, wire, [&]<DataType D, DataType W>() {
+    return pack_as<D, W>(entries, n, chunks, fused, counts, stream);
+  });
+}
+
+cudaError_t launch_unpack(const PackEntry* entries, int n, uint64_t chunks, DataType dtype,
+                          DataType wire, const void* fused, const float* counts, bool average,
+                          double divisor, cudaStream_t stream) {
+  return dispatch(dtype, wire, [&]<DataType D, DataType W>() {
+    return unpack_as<D, W>(entries, n, chunks, fused, counts, average, divisor, stream);
+  });
+}
+
+cudaError_t launch_accumulate(void* acc, const void* src, uint64_t elements, DataType dtype,
+                              cudaStream_t stream) {
+  if (elements == 0) return cudaSuccess;
+  const uint64_t want = (elements + kBlockThreads - 1) / kBlockThreads;
+  const unsigned blocks = static_cast<unsigned>(want < 65535 ? want : 65535);
+  auto run = [&]<DataType D>() {
+    accumulate_kernel<D><<<blocks, kBlockThreads, 0, stream>>>(
+        static_cast<typename Elem<acc_of(D)>::S*>(acc),
+        static_cast<const typename Elem<D>::S*>(src), elements);
+    return cudaGetLastError();
+  };
+  switch (dtype) {
+    case DataType::kF16: return run.template operator()<DataType::kF16>();
+    case DataType::kBF16: return run.template operator()<DataType::kBF16>();
+    case DataType::kF32: return run.template operator()<DataType::kF32>();
+    case DataType::kF64: return run.template operator()<DataType::kF64>();
+    case DataType::kI32: return run.template operator()<DataType::kI32>();
+    case DataType::kI64: return run.template operator()<DataType::kI64>();
+    case DataType::kU8: return run.template operator()<DataType::kU8>();
+  }
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace quorum::ops::nccl

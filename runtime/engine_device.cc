@@ -1,0 +1,379 @@
+// The engine's data path for CUDA tensors (plans whose device is CUDA), on the device backend
+// (NCCL). It mirrors engine_allreduce.cc: a plan's tensors are packed into a device fusion
+// buffer by one kernel launch (casting to the wire dtype, adding carries, writing count slots),
+// reduced, and unpacked by one launch (Average divides by the count). Bounded rounds work the
+// same way as on the host: a missing slot contributes zeros with count 0; a stood-in round's
+// result is kept in device memory until this rank's framework asks for it; late gradients
+// accumulate in a device carry that joins the next contribution or a fold at flush().
+//
+// Every rank reaches these functions for the same plans in the same order, so the collective
+// set-up steps inside them (agreeing on the compression, creating communicators) are
+// collectives too. One CUDA device per rank: a plan runs on the device of its first tensor.
+#include <cstring>
+
+#include "ops/nccl/device_backend.h"
+#include "runtime/engine.h"
+#include "runtime/logging.h"
+
+namespace quorum {
+namespace {
+
+std::string device_text(int ordinal) { return "cuda:" + std::to_string(ordinal); }
+
+int32_t compression_code(const std::string& knob) {
+  if (knob == "fp16") return static_cast<int32_t>(DataType::kF16);
+  if (knob == "bf16") return static_cast<int32_t>(DataType::kBF16);
+  return static_cast<int32_t>(DataType::kF32);
+}
+
+}  // namespace
+
+Status Engine::device_ready() {
+  if (!opt_.device_backend) {
+    return Status(StatusCode::kUnimplemented,
+                  "CUDA tensors need the NCCL backend, which this build does not have");
+  }
+  if (!device_hooked_) {
+    // No progress while a late request is answered from inside send_readiness(): a nested
+    // pump would send readiness out of order.
+    opt_.device_backend->set_progress_hook([this] {
+      if (!device_quiet_) pump();
+    });
+    opt_.device_backend->set_abort_check([this] { return broken_.empty() ? lost_reason_ : broken_; });
+    device_hooked_ = true;
+  }
+  if (!compression_) {
+    // Every rank's first CUDA plan is the same plan, so these two MPI collectives line up.
+    // First: can every rank use CUDA? If one cannot, all fail the same way (instead of the others
+    // waiting for it inside NCCL), now and for every later CUDA plan.
+    Status mine = opt_.device_backend->probe();
+    int32_t ok = mine.is_ok() ? 1 : 0;
+    QUORUM_RETURN_IF_ERROR(
+        opt_.host_backend->allreduce(&ok, 1, DataType::kI32, ReduceOp::kMin));
+    // Second: rank 0's QUORUM_COMPRESSION decides for the job (a wire dtype that differed
+    // between ranks would corrupt or hang the collective).
+    int32_t code = compression_code(opt_.config.compression);
+    QUORUM_RETURN_IF_ERROR(opt_.host_backend->broadcast(&code, sizeof(code), 0));
+    compression_ = static_cast<DataType>(code);
+    if (!ok) {
+      device_error_ = mine.is_ok() ? Status(StatusCode::kFailedPrecondition,
+                                            "CUDA is not usable on another rank (see its log)")
+                                   : mine;
+      QLOG(kError, kEngine) << "CUDA tensors cannot run: " << device_error_.message();
+    }
+  }
+  return device_error_;
+}
+
+Status Engine::add_to_device_carry(DeviceHistory& h, const void* gradient, void* ready_event) {
+  const size_t bytes = h.elements * dtype_size(ops::device_accumulate_dtype(h.dtype));
+  if (!h.carry) {
+    QUORUM_RETURN_IF_ERROR(opt_.device_backend->allocate(h.device, bytes, true, &h.carry));
+    track_extra_bytes(static_cast<int64_t>(bytes));
+  }
+  if (h.elements) {
+    QUORUM_RETURN_IF_ERROR(opt_.device_backend->accumulate(h.device, h.carry, gradient,
+                                                           h.elements, h.dtype, ready_event));
+  }
+  h.carry_count++;
+  return Status::ok();
+}
+
+void Engine::drop_device_carry(DeviceHistory& h) {
+  if (!h.carry) return;
+  opt_.device_backend->release(h.device, h.carry);
+  track_extra_bytes(
+      -static_cast<int64_t>(h.elements * dtype_size(ops::device_accumulate_dtype(h.dtype))));
+  h.carry = nullptr;
+  h.carry_count = 0;
+}
+
+Status Engine::run_allreduce_device(const coord::Plan& plan, std::vector<Slot>& slots) {
+  QUORUM_RETURN_IF_ERROR(device_ready());
+  ops::DeviceBackend& dev = *opt_.device_backend;
+  const DataType dtype = plan.dtype;
+  const bool counted = plan.counted;
+  int ordinal = -1;
+  for (const Slot& s : slots) {
+    if (s.request) {
+      ordinal = s.request->input.device.ordinal;
+      break;
+    }
+  }
+  for (size_t k = 0; k < slots.size() && ordinal < 0; ++k) {
+    if (auto h = device_history_.find(slots[k].name); h != device_history_.end()) {
+      ordinal = h->second.device;
+    }
+  }
+  if (ordinal < 0) ordinal = dev.default_device();
+
+  ops::DeviceAllreduce job;
+  job.device = ordinal;
+  job.dtype = dtype;
+  job.wire = ops::device_wire_dtype_for(dtype, *compression_);
+  job.op = plan.op;
+  job.algorithm = static_cast<ops::Algorithm>(plan.algorithm);
+  job.counted = counted;
+  job.divisor = opt_.size;
+  job.keep_buffer_bytes = static_cast<size_t>(opt_.config.fusion_threshold);
+  job.parts.resize(slots.size());
+  const size_t result_bytes_per_elem = dtype_size(dtype);
+  Status local;  // a failure on this rank alone: it still takes part, with zeros
+  std::vector<DeviceHistory*> histories(slots.size(), nullptr);
+  std::vector<DeviceHistory*> carried;  // carries that join this round
+  std::vector<PendingRequest*> requests;
+  for (size_t k = 0; k < slots.size(); ++k) {
+    Slot& s = slots[k];
+    ops::DevicePart& p = job.parts[k];
+    p.name = s.name;
+    p.elements = s.elements;
+    DeviceHistory* h = nullptr;
+    if (s.history) {
+      h = &device_history_[s.name];
+      if (h->stored.empty() && h->carry_count == 0) {  // (re)learn while nothing is held
+        h->device = ordinal;
+        h->dtype = dtype;
+        h->elements = s.elements;
+      }
+      histories[k] = h;
+    }
+    PendingRequest* r = s.request;
+    bool usable = true;
+    if (r) {
+      requests.push_back(r);
+      if (r->input.device.ordinal != ordinal || r->output.device.ordinal != ordinal) {
+        usable = false;
+        if (local.is_ok()) {
+          local = Status(StatusCode::kInvalidArgument,
+                         "tensor '" + s.name + "' is on " +
+                             device_text(r->input.device.ordinal) + " (output " +
+                             device_text(r->output.device.ordinal) + ") but its plan runs on " +
+                             device_text(ordinal) + ": quorum uses one CUDA device per rank");
+        }
+      }
+    }
+    if (r && usable) p.output = r->output.data;
+    if (s.missing || !usable) {
+      p.count = 0;  // stands in with zeros
+      if (s.missing && r && h && usable) {
+        // Our request came after the round was cut: its gradient is not in the round and goes
+        // to the carry, before the unpack may overwrite it (input and output may be one buffer).
+        Status c = add_to_device_carry(*h, r->input.data, r->input.cuda_ready_event);
+        if (!c.is_ok() && local.is_ok()) local = c;
+      }
+    } else {
+      p.input = r->input.data;
+      p.ready_event = r->input.cuda_ready_event;
+      p.count = 1;
+      if (counted && h && h->carry_count > 0) {  // late gradients join this contribution
+        p.carry = h->carry;
+        p.count += h->carry_count;
+        carried.push_back(h);
+      }
+    }
+    if (s.missing && !r && h) {
+      // Kept for when our framework asks for this round.
+      Status a = dev.allocate(ordinal, s.elements * result_bytes_per_elem, false, &p.keep);
+      if (!a.is_ok()) {
+        p.keep = nullptr;
+        if (local.is_ok()) local = a;
+      }
+    }
+  }
+
+  std::vector<int64_t> counts;
+  Status status;
+  const size_t wire_bytes = [&] {
+    size_t total = 0;
+    for (const Slot& s : slots) total += s.elements;
+    return total * dtype_size(job.wire);
+  }();
+  timed(plan, wire_bytes, requests, [&] { return dev.fused_allreduce(job, &counts); }, &status);
+  for (DeviceHistory* h : carried) drop_device_carry(*h);
+
+  for (size_t k = 0; k < slots.size(); ++k) {
+    Slot& s = slots[k];
+    const int64_t gradients = counted && k < counts.size() ? counts[k] : opt_.size;
+    if (s.request) s.request->handle->count = gradients;
+    DeviceHistory* h = histories[k];
+    if (s.missing && !s.request && h) {
+      void* kept = job.parts[k].keep;
+      Status why = status.is_ok() ? (kept ? Status::ok() : local) : status;
+      if (!why.is_ok() && kept) {
+        dev.release(ordinal, kept);
+        kept = nullptr;
+      }
+      if (kept) track_extra_bytes(static_cast<int64_t>(s.elements * result_bytes_per_elem));
+      // Even a failed round is stored, so the late request fails with its reason, not hangs.
+      h->stored.push_back({kept, gradients, why});
+    }
+  }
+  QUORUM_RETURN_IF_ERROR(status);
+  return local;
+}
+
+bool Engine::answer_late_device(PendingRequest& r) {
+  auto it = device_history_.find(r.desc.name);
+  if (it == device_history_.end() || it->second.stored.empty()) return false;
+  DeviceHistory& h = it->second;
+  DeviceHistory::Stored stored = std::move(h.stored.front());
+  h.stored.pop_front();
+  const size_t bytes = h.elements * dtype_size(h.dtype);
+  if (stored.result) track_extra_bytes(-static_cast<int64_t>(bytes));
+  Status status = stored.error;
+  if (status.is_ok() && (r.input.dtype != h.dtype || r.elements != h.elements ||
+                         r.input.device.ordinal != h.device ||
+                         r.output.device.ordinal != h.device)) {
+    status = Status(StatusCode::kMismatch,
+                    "tensor '" + r.desc.name + "': a late request (" + std::to_string(r.elements) +
+                        " " + std::string(dtype_name(r.input.dtype)) + " on " +
+                        device_text(r.input.device.ordinal) +
+                        ") differs from the bounded round it answers (" +
+                        std::to_string(h.elements) + " " + std::string(dtype_name(h.dtype)) +
+                        " on " + device_text(h.device) + ")");
+  }
+  if (status.is_ok() && !opt_.device_backend) {
+    status = Status(StatusCode::kInternal, "tensor '" + r.desc.name + "': no device backend");
+  }
+  if (status.is_ok()) {
+    device_quiet_ = true;
+    // The gradient goes to the carry first: the output may be the input's own memory.
+    status = add_to_device_carry(h, r.input.data, r.input.cuda_ready_event);
+    if (status.is_ok() && bytes > 0) {
+      status = opt_.device_backend->copy(h.device, r.output.data, stored.result, bytes, nullptr);
+    }
+    device_quiet_ = false;
+    if (!status.is_ok()) {
+      status = Status(status.code(), "tensor '" + r.desc.name + "': " + status.message());
+    } else {
+      late_answered_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  if (stored.result) opt_.device_backend->release(h.device, stored.result);
+  queue_.finish(r.desc.name);
+  (status.is_ok() ? tensors_ : errors_).fetch_add(1, std::memory_order_relaxed);
+  r.handle->count = stored.gradients;
+  r.handle->complete(status);
+  return true;
+}
+
+Status Engine::run_fold_device(const coord::Plan& plan) {
+  QUORUM_RETURN_IF_ERROR(device_ready());
+  ops::DeviceBackend& dev = *opt_.device_backend;
+  const std::string& name = name_by_id_.at(plan.ids.at(0));
+  // Every rank takes part, with its carry or with zeros; a rank that never held the tensor on
+  // a device learns its size from the host bookkeeping.
+  auto [it, fresh] = device_history_.try_emplace(name);
+  DeviceHistory& h = it->second;
+  if (fresh) h.device = dev.default_device();
+  if (h.stored.empty() && h.carry_count == 0) {
+    h.dtype = plan.dtype;
+    h.elements = history_[name].elements;
+  }
+  ops::DeviceAllreduce job;
+  job.device = h.device;
+  job.dtype = plan.dtype;
+  job.wire = ops::device_wire_dtype_for(plan.dtype, *compression_);
+  job.op = plan.op;
+  job.algorithm = static_cast<ops::Algorithm>(plan.algorithm);
+  job.counted = true;
+  job.keep_buffer_bytes = static_cast<size_t>(opt_.config.fusion_threshold);
+  ops::DevicePart part;
+  part.name = name;
+  part.elements = h.elements;
+  part.carry = h.carry_count > 0 ? h.carry : nullptr;
+  part.count = h.carry_count;
+  void* out = nullptr;
+  Status local = dev.allocate(h.device, h.elements * dtype_size(plan.dtype), false, &out);
+  part.output = out;
+  job.parts.push_back(part);
+  std::vector<int64_t> counts;
+  Status status;
+  timed(plan, h.elements * dtype_size(job.wire), {},
+        [&] { return dev.fused_allreduce(job, &counts); }, &status);
+  drop_device_carry(h);
+  const int64_t gradients = status.is_ok() && !counts.empty() ? counts[0] : 0;
+  if (status.is_ok() && local.is_ok()) {
+    folded_.fetch_add(static_cast<uint64_t>(gradients), std::memory_order_relaxed);
+    FlushCallback cb;
+    {
+      std::lock_guard lk(flush_mu_);
+      cb = flush_callback_;
+    }
+    if (cb && gradients > 0) {
+      Tensor view{out, plan.dtype, {static_cast<int64_t>(h.elements)}, Device::cuda(h.device)};
+      try {
+        cb(name, view, gradients);
+      } catch (...) {
+        QLOG(kError, kEngine) << "a flush callback threw; the exception was dropped";
+      }
+    } else if (gradients > 0) {
+      QLOG(kWarn, kEngine) << "tensor '" << name << "': " << gradients
+                           << " late gradients folded with no flush callback to apply them";
+    }
+  }
+  dev.release(h.device, out);
+  QUORUM_RETURN_IF_ERROR(status);
+  return local.is_ok() ? Status::ok()
+                       : Status(local.code(), "tensor '" + name + "': " + local.message());
+}
+
+Status Engine::run_broadcast_device(const coord::Plan& plan, PendingRequest& e) {
+  QUORUM_RETURN_IF_ERROR(device_ready());
+  const size_t bytes = e.elements * dtype_size(e.input.dtype);
+  Status status;
+  if (bytes > 0) {
+    timed(plan, bytes, {&e},
+          [&] {
+            return opt_.device_backend->broadcast_on(e.input.device.ordinal, e.input.data, bytes,
+                                                     plan.root, e.input.cuda_ready_event);
+          },
+          &status);
+  }
+  return status;
+}
+
+Status Engine::run_allgather_device(const coord::Plan& plan, PendingRequest& e) {
+  QUORUM_RETURN_IF_ERROR(device_ready());
+  ops::DeviceBackend& dev = *opt_.device_backend;
+  const int ordinal = e.input.device.ordinal;
+  size_t row = dtype_size(e.input.dtype);
+  for (size_t i = 1; i < e.input.shape.size(); ++i) row *= static_cast<size_t>(e.input.shape[i]);
+  std::vector<size_t> bytes_per_rank;
+  std::vector<int64_t> shape = e.input.shape;
+  shape[0] = 0;
+  size_t total = 0;
+  for (int64_t d : plan.dim0_per_rank) {
+    bytes_per_rank.push_back(static_cast<size_t>(d) * row);
+    total += bytes_per_rank.back();
+    shape[0] += d;
+  }
+  void* out = nullptr;
+  try {
+    out = e.allocate(shape);  // device memory on the input's device (the allocator's contract)
+  } catch (...) {
+    out = nullptr;
+  }
+  // Whatever happens locally, this rank still takes part, or the others would hang.
+  Status local;
+  void* scratch = nullptr;
+  if (!out && total > 0) {
+    local = Status(StatusCode::kInvalidArgument, "the output allocator returned no memory for " +
+                                                     std::to_string(total) + " bytes");
+    QUORUM_RETURN_IF_ERROR(dev.allocate(ordinal, total, false, &scratch));
+    out = scratch;
+  }
+  Status status;
+  if (total > 0) {
+    timed(plan, total, {&e},
+          [&] {
+            return dev.allgather_on(ordinal, e.input.data, out, bytes_per_rank,
+                                    e.input.cuda_ready_event);
+          },
+          &status);
+  }
+  if (scratch) dev.release(ordinal, scratch);
+  return status.is_ok() ? local : status;
+}
+
+}  // namespace quorum

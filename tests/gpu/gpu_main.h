@@ -1,0 +1,60 @@
+// Shared by the GPU tests: skip (exit 77, which meson reports as SKIP) where no CUDA device
+// is usable, and small RAII helpers for device memory.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+namespace quorum::gpu_test {
+
+inline constexpr int kSkip = 77;
+
+// Number of usable CUDA devices; 0 when the driver or the devices are missing.
+inline int device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky "no driver" error
+    return 0;
+  }
+  return n;
+}
+
+inline void check(cudaError_t e, const char* what) {
+  if (e == cudaSuccess) return;
+  std::fprintf(stderr, "%s: %s\n", what, cudaGetErrorString(e));
+  std::abort();
+}
+
+// Device memory of `bytes` (at least 1), freed on scope exit.
+class DeviceBuffer {
+ public:
+  explicit DeviceBuffer(size_t bytes) : bytes_(bytes) {
+    check(cudaMalloc(&p_, bytes ? bytes : 1), "cudaMalloc");
+  }
+  ~DeviceBuffer() { cudaFree(p_); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  DeviceBuffer(DeviceBuffer&& o) noexcept : p_(o.p_), bytes_(o.bytes_) { o.p_ = nullptr; }
+
+  void* get() const { return p_; }
+  size_t bytes() const { return bytes_; }
+  void upload(const std::vector<unsigned char>& host) {
+    check(cudaMemcpy(p_, host.data(), std::min(bytes_, host.size()), cudaMemcpyHostToDevice),
+          "upload");
+  }
+  std::vector<unsigned char> download() const {
+    std::vector<unsigned char> host(bytes_);
+    check(cudaMemcpy(host.data(), p_, bytes_, cudaMemcpyDeviceToHost), "download");
+    return host;
+  }
+  void fill(int byte) { check(cudaMemset(p_, byte, bytes_ ? bytes_ : 1), "cudaMemset"); }
+
+ private:
+  void* p_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+}  // namespace quorum::gpu_test
