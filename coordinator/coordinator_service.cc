@@ -32,6 +32,7 @@ uint32_t CoordinatorService::id_for(const std::string& name) {
   }
   ids_by_name_.emplace(name, id);
   assignments_.push_back({id, name});
+  ++evict_events_;
   return id;
 }
 
@@ -52,6 +53,12 @@ bool CoordinatorService::idle(uint32_t id) const {
 void CoordinatorService::evict_if_over_capacity() {
   const size_t capacity = std::max<size_t>(options_.cache_capacity, 1);
   if (ids_by_name_.size() <= capacity) return;
+  // The scan is linear in the cached names: it runs again only after capacity/8 new names or
+  // completed rounds (what can make more of them evictable), so its cost stays amortised when
+  // more names than the capacity are in flight at once.
+  if (evict_events_ < std::max<size_t>(capacity / 8, 1) && evict_scanned_) return;
+  evict_events_ = 0;
+  evict_scanned_ = true;
   // Down to 7/8 of the capacity, so the scan below runs once per capacity/8 new names.
   size_t excess = ids_by_name_.size() - capacity + capacity / 8;
   std::unordered_set<uint32_t> held;
@@ -184,6 +191,7 @@ std::vector<Outgoing> CoordinatorService::on_ready(int rank, const Ready& ready,
 void CoordinatorService::round_done(RoundOutcome outcome) {
   TensorState& ts = state(outcome.id);
   ts.rounds_run++;
+  ++evict_events_;
   if (!outcome.ready) {
     fail_id(outcome.id, StatusCode::kMismatch, outcome.error);
     return;
@@ -492,8 +500,11 @@ std::vector<Outgoing> CoordinatorService::flush(Clock::time_point now, bool forc
         if (p.kind == PlanKind::kAllreduce) {
           size_t bytes = 0;
           for (uint32_t id : p.ids) bytes += bytes_of[id];
-          Algorithm a =
-              options_.algorithm ? *options_.algorithm : model_.choose(bytes, options_.size);
+          // The model is fitted to MPI timings: under auto, CUDA plans let NCCL choose (one
+          // communicator per device instead of one per algorithm the model might pick).
+          Algorithm a = options_.algorithm                  ? *options_.algorithm
+                        : p.device == Device::Kind::kCuda ? Algorithm::kNative
+                                                          : model_.choose(bytes, options_.size);
           p.algorithm = static_cast<uint8_t>(a);
         }
         plans.push_back(std::move(p));

@@ -157,6 +157,8 @@ class CoordinatorService {
   uint64_t evictions_ = 0;                  // evictions announced or about to be
   std::vector<uint32_t> evicted_;           // not yet announced
   std::vector<uint32_t> free_ids_;          // forgotten everywhere: reusable
+  size_t evict_events_ = 0;                 // new names and completed rounds since the last scan
+  bool evict_scanned_ = false;
 
  public:
   // For tests and quorum-info: names holding an id now, and ids still being forgotten.

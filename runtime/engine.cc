@@ -264,13 +264,17 @@ void Engine::forget_id(uint32_t id) {
     id_by_name_.erase(it);
   }
   described_.erase(name);
-  // Only an idle tensor is evicted, so it has no stored result or carry; check anyway.
-  if (auto h = history_.find(name);
-      h != history_.end() && h->second.stored.empty() && h->second.carry_count == 0) {
-    history_.erase(h);
-  }
-  if (auto d = device_history_.find(name);
-      d != device_history_.end() && d->second.stored.empty() && d->second.carry_count == 0) {
+  // Only an idle tensor is evicted, so it has no stored result or carry on either path; both
+  // are checked anyway, and nothing is dropped unless both are idle.
+  auto h = history_.find(name);
+  auto d = device_history_.find(name);
+  const bool host_idle =
+      h == history_.end() || (h->second.stored.empty() && h->second.carry_count == 0);
+  const bool device_idle =
+      d == device_history_.end() || (d->second.stored.empty() && d->second.carry_count == 0);
+  if (!host_idle || !device_idle) return;
+  if (h != history_.end()) history_.erase(h);
+  if (d != device_history_.end()) {
     drop_device_carry(d->second);  // frees device memory, if any is held
     device_history_.erase(d);
   }

@@ -199,10 +199,17 @@ class Engine {
   bool answer_late_device(PendingRequest& r);
   Status add_to_device_carry(DeviceHistory& h, const void* gradient, void* ready_event);
   void drop_device_carry(DeviceHistory& h);
+  // This rank's device path can no longer keep in step with the others (`why`, or else the
+  // backend's out_of_step(); nothing when both are empty): breaks the job, as a failed peer
+  // would, so no rank waits inside NCCL for it. See engine_device.cc.
+  void leave_job_if_device_failed(const std::string& why = {});
+  // The CUDA device of every device plan of this rank: the first one used (`wanted` then).
+  int plan_device(int wanted);
   bool device_hooked_ = false;
   bool device_quiet_ = false;  // no progress() while a late request is answered
   std::optional<DataType> compression_;  // rank 0's QUORUM_COMPRESSION, once agreed
   Status device_error_;  // set when some rank cannot use CUDA: every CUDA plan fails with it
+  int device_ordinal_ = -1;  // plan_device(), once chosen
   std::unordered_map<std::string, DeviceHistory> device_history_;
 };
 

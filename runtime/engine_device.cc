@@ -8,9 +8,18 @@
 //
 // Every rank reaches these functions for the same plans in the same order, so the collective
 // set-up steps inside them (agreeing on the compression, creating communicators) are
-// collectives too. One CUDA device per rank: a plan runs on the device of its first tensor.
+// collectives too. One CUDA device per rank: the device of its first device plan (the plan's
+// first tensor); a tensor on another device is a local error, and the rank takes part anyway.
+//
+// Failures. A local failure (a tensor on the wrong device, an unusable ready event, no memory
+// for a stored result or a carry) fails that tensor on this rank only: the rank still takes part
+// in the collective, with zeros. A failure that keeps it from taking part (no buffer to take part
+// with, a failed launch, an NCCL error: ops::DeviceBackend::out_of_step()) would leave the other
+// ranks inside NCCL, which has no timeout; the rank breaks the job instead
+// (leave_job_if_device_failed()).
 #include <cstring>
 
+#include "ops/mpi_backend.h"
 #include "ops/nccl/device_backend.h"
 #include "runtime/engine.h"
 #include "runtime/logging.h"
@@ -65,6 +74,32 @@ Status Engine::device_ready() {
   return device_error_;
 }
 
+// What breaking the job does, on this rank and the others: broken_ is set now, so this rank's
+// device abort check answers it and abandon_waits() makes every MPI wait of the plans still in
+// this batch return at once; after the batch the engine thread fails every handle and a pending
+// flush with the reason and closes its control connection without a Goodbye. The coordinator
+// takes that as this rank failing and sends PeerFailed to every other rank: each breaks too,
+// its abort check aborts its NCCL communicators (a collective waiting for this rank returns
+// kAborted), and its handles fail. shutdown() then reports the job broken on every rank, as
+// after any peer failure.
+void Engine::leave_job_if_device_failed(const std::string& why) {
+  const std::string reason = why.empty() ? opt_.device_backend->out_of_step() : why;
+  if (reason.empty()) return;
+  if (broken_.empty()) {
+    broken_ = "rank " + std::to_string(opt_.rank) +
+              " left the job: its CUDA collectives cannot go on (" + reason + ")";
+    QLOG(kError, kEngine) << broken_;
+  }
+  ops::abandon_waits(broken_);
+}
+
+int Engine::plan_device(int wanted) {
+  // A second device would need communicators of its own, created by a collective that the other
+  // ranks (whose plans run on the device they already have) never join.
+  if (device_ordinal_ < 0) device_ordinal_ = wanted;
+  return device_ordinal_;
+}
+
 Status Engine::add_to_device_carry(DeviceHistory& h, const void* gradient, void* ready_event) {
   const size_t bytes = h.elements * dtype_size(ops::device_accumulate_dtype(h.dtype));
   if (!h.carry) {
@@ -93,19 +128,16 @@ Status Engine::run_allreduce_device(const coord::Plan& plan, std::vector<Slot>& 
   ops::DeviceBackend& dev = *opt_.device_backend;
   const DataType dtype = plan.dtype;
   const bool counted = plan.counted;
-  int ordinal = -1;
+  int ordinal = device_ordinal_;
   for (const Slot& s : slots) {
-    if (s.request) {
-      ordinal = s.request->input.device.ordinal;
-      break;
-    }
+    if (ordinal < 0 && s.request) ordinal = s.request->input.device.ordinal;
   }
   for (size_t k = 0; k < slots.size() && ordinal < 0; ++k) {
     if (auto h = device_history_.find(slots[k].name); h != device_history_.end()) {
       ordinal = h->second.device;
     }
   }
-  if (ordinal < 0) ordinal = dev.default_device();
+  ordinal = plan_device(ordinal < 0 ? dev.default_device() : ordinal);
 
   ops::DeviceAllreduce job;
   job.device = ordinal;
@@ -182,13 +214,16 @@ Status Engine::run_allreduce_device(const coord::Plan& plan, std::vector<Slot>& 
   }
 
   std::vector<int64_t> counts;
+  std::vector<Status> part_errors;  // a caller's ready event that could not be waited for
   Status status;
   const size_t wire_bytes = [&] {
     size_t total = 0;
     for (const Slot& s : slots) total += s.elements;
     return total * dtype_size(job.wire);
   }();
-  timed(plan, wire_bytes, requests, [&] { return dev.fused_allreduce(job, &counts); }, &status);
+  timed(plan, wire_bytes, requests,
+        [&] { return dev.fused_allreduce(job, &counts, &part_errors); }, &status);
+  if (!status.is_ok()) leave_job_if_device_failed();
   for (DeviceHistory* h : carried) drop_device_carry(*h);
 
   for (size_t k = 0; k < slots.size(); ++k) {
@@ -209,6 +244,16 @@ Status Engine::run_allreduce_device(const coord::Plan& plan, std::vector<Slot>& 
     }
   }
   QUORUM_RETURN_IF_ERROR(status);
+  // A part whose ready event failed fails alone; the plan's other tensors have their results.
+  // (complete() takes the request out of pending_, so this comes after every use of it above.)
+  for (size_t k = 0; k < slots.size() && local.is_ok(); ++k) {
+    if (k < part_errors.size() && !part_errors[k].is_ok() && slots[k].request) {
+      const Status& e = part_errors[k];
+      complete(slots[k].name, Status(e.code(), "tensor '" + slots[k].name + "': " + e.message()),
+               &plan);
+      slots[k].request = nullptr;
+    }
+  }
   return local;
 }
 
@@ -265,7 +310,7 @@ Status Engine::run_fold_device(const coord::Plan& plan) {
   // a device learns its size from the host bookkeeping.
   auto [it, fresh] = device_history_.try_emplace(name);
   DeviceHistory& h = it->second;
-  if (fresh) h.device = dev.default_device();
+  if (fresh) h.device = plan_device(dev.default_device());
   if (h.stored.empty() && h.carry_count == 0) {
     h.dtype = plan.dtype;
     h.elements = history_[name].elements;
@@ -290,7 +335,8 @@ Status Engine::run_fold_device(const coord::Plan& plan) {
   std::vector<int64_t> counts;
   Status status;
   timed(plan, h.elements * dtype_size(job.wire), {},
-        [&] { return dev.fused_allreduce(job, &counts); }, &status);
+        [&] { return dev.fused_allreduce(job, &counts, nullptr); }, &status);
+  if (!status.is_ok()) leave_job_if_device_failed();
   drop_device_carry(h);
   const int64_t gradients = status.is_ok() && !counts.empty() ? counts[0] : 0;
   if (status.is_ok() && local.is_ok()) {
@@ -301,6 +347,9 @@ Status Engine::run_fold_device(const coord::Plan& plan) {
       cb = flush_callback_;
     }
     if (cb && gradients > 0) {
+      // `out` goes back to the pool, stream-ordered on quorum's stream, as soon as the callback
+      // returns: work the callback queued on a stream of its own is not ordered before that, so
+      // the callback must have finished reading (or synchronised) by then (quorum.h, flush()).
       Tensor view{out, plan.dtype, {static_cast<int64_t>(h.elements)}, Device::cuda(h.device)};
       try {
         cb(name, view, gradients);
@@ -320,23 +369,42 @@ Status Engine::run_fold_device(const coord::Plan& plan) {
 
 Status Engine::run_broadcast_device(const coord::Plan& plan, PendingRequest& e) {
   QUORUM_RETURN_IF_ERROR(device_ready());
+  ops::DeviceBackend& dev = *opt_.device_backend;
   const size_t bytes = e.elements * dtype_size(e.input.dtype);
-  Status status;
-  if (bytes > 0) {
-    timed(plan, bytes, {&e},
-          [&] {
-            return opt_.device_backend->broadcast_on(e.input.device.ordinal, e.input.data, bytes,
-                                                     plan.root, e.input.cuda_ready_event);
-          },
-          &status);
+  if (bytes == 0) return Status::ok();
+  const int ordinal = plan_device(e.input.device.ordinal);
+  void* buf = e.input.data;
+  void* ready = e.input.cuda_ready_event;
+  // A tensor on another device still takes part, through zeroed scratch memory on this rank's
+  // device (zeros go out from a root), and fails afterwards.
+  Status local;
+  void* scratch = nullptr;
+  if (e.input.device.ordinal != ordinal) {
+    local = Status(StatusCode::kInvalidArgument,
+                   "the tensor is on " + device_text(e.input.device.ordinal) +
+                       " but this rank's CUDA plans run on " + device_text(ordinal) +
+                       ": quorum uses one CUDA device per rank");
+    Status a = dev.allocate(ordinal, bytes, true, &scratch);
+    if (!a.is_ok()) {
+      leave_job_if_device_failed("no scratch memory to take part in a broadcast: " + a.message());
+      return a;
+    }
+    buf = scratch;
+    ready = nullptr;
   }
-  return status;
+  Status status;
+  timed(plan, bytes, {&e},
+        [&] { return dev.broadcast_on(ordinal, buf, bytes, plan.root, ready); }, &status);
+  if (!status.is_ok()) leave_job_if_device_failed();
+  if (scratch) dev.release(ordinal, scratch);
+  return status.is_ok() ? local : status;
 }
 
 Status Engine::run_allgather_device(const coord::Plan& plan, PendingRequest& e) {
   QUORUM_RETURN_IF_ERROR(device_ready());
   ops::DeviceBackend& dev = *opt_.device_backend;
-  const int ordinal = e.input.device.ordinal;
+  const int ordinal = plan_device(e.input.device.ordinal);
+  const bool usable = e.input.device.ordinal == ordinal;
   size_t row = dtype_size(e.input.dtype);
   for (size_t i = 1; i < e.input.shape.size(); ++i) row *= static_cast<size_t>(e.input.shape[i]);
   std::vector<size_t> bytes_per_rank;
@@ -348,31 +416,54 @@ Status Engine::run_allgather_device(const coord::Plan& plan, PendingRequest& e) 
     total += bytes_per_rank.back();
     shape[0] += d;
   }
-  void* out = nullptr;
-  try {
-    out = e.allocate(shape);  // device memory on the input's device (the allocator's contract)
-  } catch (...) {
-    out = nullptr;
-  }
-  // Whatever happens locally, this rank still takes part, or the others would hang.
+  // Whatever happens locally, this rank still takes part, or the others would hang: a tensor on
+  // another device sends zeros, and an output that is missing (or on the wrong device) is
+  // replaced by scratch memory on this rank's device.
   Status local;
-  void* scratch = nullptr;
-  if (!out && total > 0) {
-    local = Status(StatusCode::kInvalidArgument, "the output allocator returned no memory for " +
-                                                     std::to_string(total) + " bytes");
-    QUORUM_RETURN_IF_ERROR(dev.allocate(ordinal, total, false, &scratch));
-    out = scratch;
+  void* out = nullptr;
+  if (usable) {
+    try {
+      out = e.allocate(shape);  // device memory on the input's device (the allocator's contract)
+    } catch (...) {
+      out = nullptr;
+    }
+    if (!out && total > 0) {
+      local = Status(StatusCode::kInvalidArgument, "the output allocator returned no memory for " +
+                                                       std::to_string(total) + " bytes");
+    }
+  } else {
+    local = Status(StatusCode::kInvalidArgument,
+                   "the tensor is on " + device_text(e.input.device.ordinal) +
+                       " but this rank's CUDA plans run on " + device_text(ordinal) +
+                       ": quorum uses one CUDA device per rank");
+  }
+  if (total == 0) return local;
+  const void* send = e.input.data;
+  void* ready = e.input.cuda_ready_event;
+  void* send_scratch = nullptr;
+  void* out_scratch = nullptr;
+  Status a;
+  if (!usable) {
+    const size_t mine = bytes_per_rank.at(static_cast<size_t>(opt_.rank));
+    a = dev.allocate(ordinal, mine, true, &send_scratch);
+    send = send_scratch;
+    ready = nullptr;
+  }
+  if (a.is_ok() && !out) {
+    a = dev.allocate(ordinal, total, false, &out_scratch);
+    out = out_scratch;
   }
   Status status;
-  if (total > 0) {
+  if (a.is_ok()) {
     timed(plan, total, {&e},
-          [&] {
-            return dev.allgather_on(ordinal, e.input.data, out, bytes_per_rank,
-                                    e.input.cuda_ready_event);
-          },
-          &status);
+          [&] { return dev.allgather_on(ordinal, send, out, bytes_per_rank, ready); }, &status);
+    if (!status.is_ok()) leave_job_if_device_failed();
+  } else {
+    leave_job_if_device_failed("no scratch memory to take part in an allgather: " + a.message());
+    status = a;
   }
-  if (scratch) dev.release(ordinal, scratch);
+  if (send_scratch) dev.release(ordinal, send_scratch);
+  if (out_scratch) dev.release(ordinal, out_scratch);
   return status.is_ok() ? local : status;
 }
 

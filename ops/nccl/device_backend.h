@@ -27,7 +27,8 @@ struct DevicePart {
   void* output = nullptr;       // tensor dtype; null: the result is not wanted here
   void* keep = nullptr;         // a second copy of the result (tensor dtype), or null
   size_t elements = 0;
-  int64_t count = 0;            // gradients this rank contributes (its count slot)
+  int64_t count = 0;            // gradients this rank contributes (its count slot): 1 for the
+                                // input, when there is one, plus those in the carry
   void* ready_event = nullptr;  // cudaEvent_t the input waits for, or null (ready now)
   std::string name;             // for error messages
 };
@@ -47,7 +48,8 @@ struct DeviceAllreduce {
 class DeviceBackend : public Backend {
  public:
   // Returns a reason when collectives must stop (a peer failed), else "". Polled between
-  // completion checks; on a reason the communicators are aborted and the call fails.
+  // completion checks; on a reason the communicators are aborted, for good (out_of_step()), and
+  // the call fails.
   using AbortCheck = std::function<std::string()>;
   void set_abort_check(AbortCheck check) { abort_check_ = std::move(check); }
 
@@ -56,17 +58,41 @@ class DeviceBackend : public Backend {
   // OK when this process can use CUDA (a driver and at least one device), else why not.
   virtual Status probe() = 0;
 
+  // Errors of the collectives below come in three kinds:
+  //  - the same on every rank (an unsupported dtype pair, sizes for the wrong rank count): no
+  //    rank entered NCCL, out_of_step() stays empty;
+  //  - a caller's ready event that cannot be waited for: a local error of that tensor alone.
+  //    The collective still runs with zeros in its place (and without the gradient it counted);
+  //    its output is not written; the error is returned after the collective completed;
+  //  - anything else (no device, no memory for a buffer, a failed launch or copy, an NCCL error,
+  //    an abort): this rank may have skipped a collective its peers entered, or left one early.
+  //    out_of_step() says why from then on, and the caller must end the job (see out_of_step()).
+  // In every case nothing is left queued on the GPU when the call returns: no output is written
+  // after it.
+
   // The fused allreduce: one pack launch, the collective, one unpack launch. On OK every
   // output (and keep) holds the result; `counts` (when counted) receives each part's reduced
-  // count of gradients.
-  virtual Status fused_allreduce(const DeviceAllreduce& job, std::vector<int64_t>* counts) = 0;
+  // count of gradients; `part_errors` (when not null) receives each part's local error (OK for
+  // the parts that went in). Without `part_errors` a local error is the returned status.
+  virtual Status fused_allreduce(const DeviceAllreduce& job, std::vector<int64_t>* counts,
+                                 std::vector<Status>* part_errors) = 0;
 
-  // Root's `bytes` at `buf` land in every rank's `buf` on `device`.
+  // Root's `bytes` at `buf` land in every rank's `buf` on `device`. A rank whose ready event
+  // cannot be waited for leaves its `buf` alone (a root sends zeros instead) and fails.
   virtual Status broadcast_on(int device, void* buf, size_t bytes, int root,
                               void* ready_event) = 0;
-  // Like Backend::allgather, with device memory on `device`.
+  // Like Backend::allgather, with device memory on `device`. A rank whose ready event cannot be
+  // waited for does not read `send`: its slice of `recv` is zeros everywhere, and it fails.
   virtual Status allgather_on(int device, const void* send, void* recv,
                               const std::vector<size_t>& bytes_per_rank, void* ready_event) = 0;
+
+  // Why this rank can no longer run device collectives in step with the other ranks, or ""
+  // while it can. Set by a failed collective of the third kind above. Permanent: every
+  // communicator is aborted then, and every later collective fails at once with this reason
+  // (creating new communicators would be a collective the peers never join). The peers may be
+  // waiting inside NCCL, which has no timeout, so the caller must turn this into a job-wide
+  // failure they observe (the engine breaks the job and leaves it: engine_device.cc).
+  virtual std::string out_of_step() const = 0;
 
   // Device memory on `device` for stored results and carries, ordered on quorum's stream.
   // zero: the memory reads as zeros. Released by release(); everything left at destruction is

@@ -21,11 +21,17 @@ Status cuda_status(cudaError_t err, const std::string& what) {
                 what + ": " + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")");
 }
 
-Status nccl_status(ncclResult_t r, ncclComm_t comm, const std::string& what) {
-  if (r == ncclSuccess || r == ncclInProgress) return Status::ok();
+// An error for `r`, whatever it is (ncclInProgress included).
+Status nccl_error(ncclResult_t r, ncclComm_t comm, const std::string& what) {
   std::string detail = comm ? ncclGetLastError(comm) : "";
   return Status(StatusCode::kInternal, what + ": " + ncclGetErrorString(r) +
                                            (detail.empty() ? "" : " (" + detail + ")"));
+}
+
+// OK for a call that succeeded or was accepted (ncclInProgress, non-blocking communicators).
+Status nccl_status(ncclResult_t r, ncclComm_t comm, const std::string& what) {
+  if (r == ncclSuccess || r == ncclInProgress) return Status::ok();
+  return nccl_error(r, comm, what);
 }
 
 ncclDataType_t nccl_type(DataType t) {
@@ -62,6 +68,8 @@ const char* algo_text(Algorithm a) {
 }
 
 // Sets NCCL_ALGO for the lifetime of the scope (ring/tree), restoring what was there before.
+// setenv is not thread-safe against getenv elsewhere, so the scope is kept to a communicator's
+// initialisation, with no engine code (progress hook) running inside it.
 class PinnedAlgo {
  public:
   explicit PinnedAlgo(Algorithm a) {
@@ -85,6 +93,30 @@ class PinnedAlgo {
   bool active_ = false;
   std::optional<std::string> old_;
 };
+
+// With NCCL_ALGO pinned the progress hook does not run, so no heartbeat leaves this rank: a
+// pinned initialisation taking longer than this is abandoned (well below the default
+// QUORUM_FAILURE_TIMEOUT_SEC of 30 s, after which the coordinator would call this rank lost).
+constexpr auto kPinnedInitLimit = std::chrono::seconds(20);
+
+// Finalises (flushing what is still queued; a non-blocking communicator answers ncclInProgress),
+// waits for that within a bound, then destroys. False when any step failed or timed out: the
+// caller aborts `comm` then (it has not been destroyed).
+bool finalize_and_destroy(ncclComm_t comm) {
+  ncclResult_t r = ncclCommFinalize(comm);
+  if (r != ncclSuccess && r != ncclInProgress) return false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  ncclResult_t state = ncclInProgress;
+  for (;;) {
+    if (ncclCommGetAsyncError(comm, &state) != ncclSuccess) return false;
+    if (state != ncclInProgress) break;
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  if (state != ncclSuccess) return false;
+  ncclCommDestroy(comm);  // frees it whatever it answers: never aborted after this
+  return true;
+}
 
 // Polling back-off: a few yields (short collectives end within microseconds), then sleeps
 // growing to tens of microseconds, so a long collective costs almost no CPU.
@@ -120,28 +152,18 @@ NcclBackend::NcclBackend(MPI_Comm comm, int local_rank) : comm_(comm), local_ran
 }
 
 NcclBackend::~NcclBackend() {
-  const bool broken = !abort_reason().empty();
+  if (devices_.empty()) return;  // CUDA was never used: not even initialised here
+  // The caller's current device is left as it was.
+  int caller = -1;
+  const bool had_device = cudaGetDevice(&caller) == cudaSuccess;
+  const bool broken = !failed_.empty() || !abort_reason().empty();
   for (auto& [ordinal, d] : devices_) {
     cudaSetDevice(ordinal);
     for (ncclComm_t& c : d.comms) {
       if (!c) continue;
-      if (broken) {
-        ncclCommAbort(c);
-      } else {
-        // Teardown, off the engine's hot path: a bounded wait for the flush, then destroy.
-        ncclResult_t r = ncclCommFinalize(c);
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-        ncclResult_t state = ncclInProgress;
-        while (r == ncclSuccess && std::chrono::steady_clock::now() < deadline &&
-               ncclCommGetAsyncError(c, &state) == ncclSuccess && state == ncclInProgress) {
-          std::this_thread::sleep_for(std::chrono::microseconds(100));
-        }
-        if (r == ncclSuccess && state == ncclSuccess) {
-          ncclCommDestroy(c);
-        } else {
-          ncclCommAbort(c);
-        }
-      }
+      // Teardown, off the engine's hot path: a bounded wait for the flush, then destroy; abort
+      // only when the job broke or that failed.
+      if (broken || !finalize_and_destroy(c)) ncclCommAbort(c);
       c = nullptr;
     }
     if (d.stream) cudaStreamSynchronize(d.stream);
@@ -154,6 +176,8 @@ NcclBackend::~NcclBackend() {
     if (d.aux) cudaEventDestroy(d.aux);
     if (d.stream) cudaStreamDestroy(d.stream);
   }
+  if (had_device) cudaSetDevice(caller);
+  cudaGetLastError();  // nothing of the teardown is left for the caller's next check
 }
 
 int NcclBackend::default_device() {
@@ -228,33 +252,65 @@ Status NcclBackend::communicator(Device& d, Algorithm algorithm, ncclComm_t* out
   QUORUM_RETURN_IF_ERROR(mpi_status(
       MPI_Ibcast(&boot, sizeof(boot), MPI_BYTE, 0, comm_, &req), "MPI_Ibcast (NCCL id)"));
   QUORUM_RETURN_IF_ERROR(wait_request(req, [this] { progress(); }));
-  QUORUM_RETURN_IF_ERROR(cuda_status(cudaSetDevice(d.ordinal), what));
   if (!boot.ok) {
     return mine.is_ok() ? Status(StatusCode::kInternal, what + ": rank 0 could not make an id")
                         : mine;
   }
+  // Every rank has the id and its device before any starts NCCL's initialisation: a pinned one
+  // runs without the progress hook (below), so it must wait for NCCL alone, not for a rank still
+  // on its way here.
+  int ready = cudaSetDevice(d.ordinal) == cudaSuccess ? 1 : 0;  // the hook may have moved it
+  if (!ready) cudaGetLastError();
+  QUORUM_RETURN_IF_ERROR(mpi_status(
+      MPI_Iallreduce(MPI_IN_PLACE, &ready, 1, MPI_INT, MPI_MIN, comm_, &req),
+      "MPI_Iallreduce (NCCL init)"));
+  QUORUM_RETURN_IF_ERROR(wait_request(req, [this] { progress(); }));
+  QUORUM_RETURN_IF_ERROR(cuda_status(cudaSetDevice(d.ordinal), what));
+  if (!ready) return Status(StatusCode::kInternal, what + ": a rank could not select its device");
+
   ncclComm_t comm = nullptr;
   ncclResult_t state = ncclInProgress;
   {
-    PinnedAlgo pin(algorithm);  // kept until the asynchronous initialisation has read it
+    // NCCL reads NCCL_ALGO while the communicator initialises, on its own thread after
+    // ncclCommInitRankConfig returned, so the pin lasts until the initialisation finished.
+    // Meanwhile no progress hook runs (engine code never sees the pinned environment); the
+    // abort reason is still checked, and kPinnedInitLimit bounds the wait. Unpinned, the hook
+    // runs between polls as everywhere else.
+    const bool pinned = algorithm != Algorithm::kNative;
+    PinnedAlgo pin(algorithm);
     ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
     config.blocking = 0;
     ncclResult_t r = ncclCommInitRankConfig(&comm, size_, boot.id, rank_, &config);
-    if (r != ncclSuccess && r != ncclInProgress) return nccl_status(r, comm, what);
+    if (r != ncclSuccess && r != ncclInProgress) {
+      Status s = nccl_error(r, comm, what);
+      if (comm) ncclCommAbort(comm);
+      return s;
+    }
+    if (!comm) return Status(StatusCode::kInternal, what + ": NCCL returned no communicator");
+    const auto deadline = std::chrono::steady_clock::now() + kPinnedInitLimit;
     Backoff backoff;
-    while (ncclCommGetAsyncError(comm, &state) == ncclSuccess && state == ncclInProgress) {
+    for (;;) {
+      ncclResult_t q = ncclCommGetAsyncError(comm, &state);
+      if (q != ncclSuccess) state = q;
+      if (state != ncclInProgress) break;
       std::string reason = abort_reason();
+      if (reason.empty() && pinned && std::chrono::steady_clock::now() > deadline) {
+        reason = "NCCL_ALGO was pinned for longer than " +
+                 std::to_string(kPinnedInitLimit.count()) + " s";
+      }
       if (!reason.empty()) {
         ncclCommAbort(comm);
         return Status(StatusCode::kAborted, what + " abandoned: " + reason);
       }
-      progress();
-      cudaSetDevice(d.ordinal);  // the engine may have used another device meanwhile
+      if (!pinned) {
+        progress();
+        cudaSetDevice(d.ordinal);  // the engine may have used another device meanwhile
+      }
       backoff.pause();
     }
   }
   if (state != ncclSuccess) {
-    Status s = nccl_status(state, comm, what);
+    Status s = nccl_error(state, comm, what);
     ncclCommAbort(comm);
     return s;
   }
@@ -263,21 +319,20 @@ Status NcclBackend::communicator(Device& d, Algorithm algorithm, ncclComm_t* out
   return Status::ok();
 }
 
-Status NcclBackend::settle(Device& d, ncclComm_t comm, const char* what) {
-  ncclResult_t state = ncclInProgress;
+Status NcclBackend::settle(Device& d, ncclComm_t comm, const std::string& what) {
   Backoff backoff;
   for (;;) {
+    ncclResult_t state = ncclInProgress;
     ncclResult_t r = ncclCommGetAsyncError(comm, &state);
     if (r != ncclSuccess) state = r;
-    if (state != ncclInProgress) break;
+    if (state == ncclSuccess) return Status::ok();
+    if (state != ncclInProgress) return nccl_error(state, comm, what + " on " + where(d.ordinal));
+    std::string reason = abort_reason();
+    if (!reason.empty()) return Status(StatusCode::kAborted, what + " abandoned: " + reason);
     progress();
     cudaSetDevice(d.ordinal);
     backoff.pause();
   }
-  if (state == ncclSuccess) return Status::ok();
-  Status s = nccl_status(state, comm, std::string(what) + " on " + where(d.ordinal));
-  abort_comms(d);
-  return s;
 }
 
 Status NcclBackend::finish(Device& d, cudaEvent_t event, ncclComm_t comm,
@@ -290,22 +345,41 @@ Status NcclBackend::finish(Device& d, cudaEvent_t event, ncclComm_t comm,
     if (e != cudaErrorNotReady) return cuda_status(e, what);
     if (comm) {
       ncclResult_t state = ncclSuccess;
-      if (ncclCommGetAsyncError(comm, &state) == ncclSuccess && state != ncclSuccess &&
-          state != ncclInProgress) {
-        Status s = nccl_status(state, comm, what);
-        abort_comms(d);
-        return s;
-      }
-    }
-    std::string reason = abort_reason();
-    if (!reason.empty()) {
-      abort_comms(d);
-      return Status(StatusCode::kAborted, what + " abandoned: " + reason);
+      ncclResult_t r = ncclCommGetAsyncError(comm, &state);
+      if (r != ncclSuccess) state = r;
+      if (state != ncclSuccess && state != ncclInProgress) return nccl_error(state, comm, what);
+      std::string reason = abort_reason();
+      if (!reason.empty()) return Status(StatusCode::kAborted, what + " abandoned: " + reason);
     }
     progress();
     cudaSetDevice(d.ordinal);
     backoff.pause();
   }
+}
+
+Status NcclBackend::in_step(const std::string& what) const {
+  if (failed_.empty()) return Status::ok();
+  return Status(StatusCode::kAborted,
+                what + ": CUDA collectives stopped on this rank after an earlier failure (" +
+                    failed_ + ")");
+}
+
+Status NcclBackend::fail(Device* d, Status s) {
+  if (failed_.empty()) failed_ = s.message();
+  for (auto& [ordinal, dev] : devices_) abort_comms(dev);
+  if (d) drain(*d);
+  return s;
+}
+
+void NcclBackend::drain(Device& d) {
+  cudaSetDevice(d.ordinal);
+  if (cudaEventRecord(d.done, d.stream) == cudaSuccess) {
+    Backoff backoff;
+    while (cudaEventQuery(d.done) == cudaErrorNotReady) backoff.pause();
+  } else {
+    cudaStreamSynchronize(d.stream);
+  }
+  cudaGetLastError();  // the failure being reported already says what went wrong
 }
 
 void NcclBackend::abort_comms(Device& d) {
@@ -317,8 +391,9 @@ void NcclBackend::abort_comms(Device& d) {
 
 Status NcclBackend::wait_ready(Device& d, void* ready_event, const std::string& what) {
   if (!ready_event) return Status::ok();
-  return cuda_status(cudaStreamWaitEvent(d.stream, static_cast<cudaEvent_t>(ready_event), 0),
-                     what + ": waiting for the caller's ready event");
+  cudaError_t e = cudaStreamWaitEvent(d.stream, static_cast<cudaEvent_t>(ready_event), 0);
+  if (e != cudaSuccess) cudaGetLastError();
+  return cuda_status(e, what + ": waiting for the caller's ready event");
 }
 
 Status NcclBackend::ensure_tables(Device& d, size_t parts) {
@@ -353,57 +428,73 @@ Status NcclBackend::ensure_tables(Device& d, size_t parts) {
   return Status::ok();
 }
 
-Status NcclBackend::fused_allreduce(const DeviceAllreduce& job, std::vector<int64_t>* counts) {
+// Every early return after device() goes through fail() (the peers may be inside NCCL already,
+// see device_backend.h) except a part's unusable ready event, which only that part pays for.
+Status NcclBackend::fused_allreduce(const DeviceAllreduce& job, std::vector<int64_t>* counts,
+                                    std::vector<Status>* part_errors) {
   const std::string what = "allreduce of " + std::to_string(job.parts.size()) + " tensor(s) on " +
                            where(job.device);
+  const int n = static_cast<int>(job.parts.size());
+  if (part_errors) part_errors->assign(job.parts.size(), Status::ok());
   if (!nccl::pack_supported(job.dtype, job.wire)) {
+    // The same on every rank (one dtype, rank 0's compression): none goes on.
     return Status(StatusCode::kInternal, what + ": no kernel for " +
                                              std::string(dtype_name(job.dtype)) + " over " +
                                              std::string(dtype_name(job.wire)));
   }
+  QUORUM_RETURN_IF_ERROR(in_step(what));
   Device* d = nullptr;
-  QUORUM_RETURN_IF_ERROR(device(job.device, &d));
+  if (Status s = device(job.device, &d); !s.is_ok()) return fail(nullptr, s);
   ncclComm_t comm = nullptr;
-  QUORUM_RETURN_IF_ERROR(communicator(*d, job.algorithm, &comm));
-  for (const DevicePart& p : job.parts) {
-    QUORUM_RETURN_IF_ERROR(wait_ready(*d, p.ready_event, "tensor '" + p.name + "'"));
-  }
-  const int n = static_cast<int>(job.parts.size());
-  const bool average = job.op == ReduceOp::kAverage;
-  const DevicePart* lone = n == 1 ? &job.parts[0] : nullptr;
-  // A lone tensor already in its wire dtype goes straight from input to output.
-  const bool direct = lone && job.wire == job.dtype && !job.counted && lone->input &&
-                      !lone->carry && !lone->keep && lone->output;
-  QUORUM_RETURN_IF_ERROR(ensure_tables(*d, std::max(n, 1)));
-  uint64_t total = 0;
+  if (Status s = communicator(*d, job.algorithm, &comm); !s.is_ok()) return fail(d, s);
+  if (Status s = ensure_tables(*d, std::max(n, 1)); !s.is_ok()) return fail(d, s);
+  Status local;  // the first part's error, for a caller without part_errors
   for (int k = 0; k < n; ++k) {
     const DevicePart& p = job.parts[static_cast<size_t>(k)];
-    d->staging[k] = nccl::PackEntry{p.input, p.carry, p.output, p.keep, p.elements, 0, 0,
-                                    static_cast<float>(p.count), 0};
+    nccl::PackEntry& e = d->staging[k];
+    e = nccl::PackEntry{p.input, p.carry, p.output, p.keep, p.elements, 0, 0,
+                        static_cast<float>(p.count), 0};
+    Status ready = wait_ready(*d, p.ready_event, "tensor '" + p.name + "'");
+    if (ready.is_ok()) continue;
+    // Not ordered after its producer, so neither read nor written: the part stands in with
+    // zeros, without the gradient its input stood for (the others' Average stays right); its
+    // carry still goes in.
+    if (e.src) e.count = std::max(0.0f, e.count - 1.0f);
+    e.src = nullptr;
+    e.dst = nullptr;
+    if (part_errors) (*part_errors)[static_cast<size_t>(k)] = ready;
+    if (local.is_ok()) local = ready;
   }
+  const bool average = job.op == ReduceOp::kAverage;
+  const nccl::PackEntry* lone = n == 1 ? &d->staging[0] : nullptr;
+  // A lone tensor already in its wire dtype goes straight from input to output.
+  const bool direct = lone && job.wire == job.dtype && !job.counted && lone->src && !lone->carry &&
+                      !lone->keep && lone->dst;
+  uint64_t total = 0;
   const uint64_t chunks = nccl::lay_out(d->staging, n, &total);
   const size_t wire_bytes = dtype_size(job.wire);
   const size_t bytes = nccl::fused_bytes(total, wire_bytes, static_cast<uint64_t>(n), job.counted);
   void* fused = nullptr;
   void* temporary = nullptr;
   if (direct) {
-    fused = lone->output;
+    fused = lone->dst;
   } else if (bytes > 0) {
     if (bytes <= job.keep_buffer_bytes || bytes <= d->fusion_bytes) {
       if (d->fusion_bytes < bytes) {
         if (d->fusion) cudaFreeAsync(d->fusion, d->stream);
         d->fusion = nullptr;
         d->fusion_bytes = 0;
-        QUORUM_RETURN_IF_ERROR(cuda_status(cudaMallocAsync(&d->fusion, bytes, d->stream),
-                                           what + ": allocating the " + std::to_string(bytes) +
-                                               "-byte fusion buffer"));
+        Status s = cuda_status(cudaMallocAsync(&d->fusion, bytes, d->stream),
+                               what + ": allocating the " + std::to_string(bytes) +
+                                   "-byte fusion buffer");
+        if (!s.is_ok()) return fail(d, s);
         d->fusion_bytes = bytes;
       }
       fused = d->fusion;
     } else {
-      QUORUM_RETURN_IF_ERROR(cuda_status(cudaMallocAsync(&temporary, bytes, d->stream),
-                                         what + ": allocating a " + std::to_string(bytes) +
-                                             "-byte buffer"));
+      Status s = cuda_status(cudaMallocAsync(&temporary, bytes, d->stream),
+                             what + ": allocating a " + std::to_string(bytes) + "-byte buffer");
+      if (!s.is_ok()) return fail(d, s);
       fused = temporary;
     }
   }
@@ -424,7 +515,7 @@ Status NcclBackend::fused_allreduce(const DeviceAllreduce& job, std::vector<int6
                     what + ": pack kernel");
   }
   if (s.is_ok() && (total > 0 || count_slots)) {
-    const void* send = direct ? lone->input : fused;
+    const void* send = direct ? lone->src : fused;
     ncclGroupStart();
     ncclResult_t r = ncclSuccess;
     if (total > 0) {
@@ -450,19 +541,16 @@ Status NcclBackend::fused_allreduce(const DeviceAllreduce& job, std::vector<int6
                                     cudaMemcpyDeviceToHost, d->stream),
                     what + ": copying the counts back");
   }
-  if (temporary) cudaFreeAsync(temporary, d->stream);
-  // Even after an error the stream is drained, so no kernel still reads buffers we reuse.
-  // (An NCCL error has aborted the communicators: only the event is watched then.)
-  Status done = finish(*d, d->done, s.is_ok() ? comm : nullptr, what);
-  QUORUM_RETURN_IF_ERROR(s);
-  QUORUM_RETURN_IF_ERROR(done);
+  if (temporary) cudaFreeAsync(temporary, d->stream);  // stream-ordered: after every use
+  if (s.is_ok()) s = finish(*d, d->done, comm, what);
+  if (!s.is_ok()) return fail(d, s);
   if (counts) {
     counts->assign(static_cast<size_t>(n), 0);
     if (count_slots) {
       for (int k = 0; k < n; ++k) (*counts)[k] = static_cast<int64_t>(d->host_counts[k]);
     }
   }
-  return Status::ok();
+  return part_errors ? Status::ok() : local;
 }
 
 Status NcclBackend::allreduce(void* buf, size_t count, DataType t, ReduceOp op,
@@ -474,7 +562,7 @@ Status NcclBackend::allreduce(void* buf, size_t count, DataType t, ReduceOp op,
   job.op = op == ReduceOp::kAverage ? ReduceOp::kSum : op;
   job.algorithm = algorithm;
   job.parts.push_back(DevicePart{buf, nullptr, buf, nullptr, count, 1, nullptr, "buffer"});
-  return fused_allreduce(job, nullptr);
+  return fused_allreduce(job, nullptr, nullptr);
 }
 
 Status NcclBackend::broadcast(void* buf, size_t bytes, int root) {
@@ -490,41 +578,71 @@ Status NcclBackend::broadcast_on(int ordinal, void* buf, size_t bytes, int root,
                                  void* ready_event) {
   const std::string what = "broadcast of " + std::to_string(bytes) + " bytes from rank " +
                            std::to_string(root) + " on " + where(ordinal);
+  QUORUM_RETURN_IF_ERROR(in_step(what));
   Device* d = nullptr;
-  QUORUM_RETURN_IF_ERROR(device(ordinal, &d));
+  if (Status s = device(ordinal, &d); !s.is_ok()) return fail(nullptr, s);
   ncclComm_t comm = nullptr;
-  QUORUM_RETURN_IF_ERROR(communicator(*d, Algorithm::kNative, &comm));
-  QUORUM_RETURN_IF_ERROR(wait_ready(*d, ready_event, what));
-  if (bytes > 0) {
-    QUORUM_RETURN_IF_ERROR(nccl_status(
-        ncclBroadcast(buf, buf, bytes, ncclUint8, root, comm, d->stream), comm, what));
-    QUORUM_RETURN_IF_ERROR(settle(*d, comm, "ncclBroadcast"));
+  if (Status s = communicator(*d, Algorithm::kNative, &comm); !s.is_ok()) return fail(d, s);
+  // A buffer not ordered after the caller's work is neither read nor written: this rank takes
+  // part through zeroed scratch memory (zeros go out from a root) and fails afterwards.
+  const Status local = wait_ready(*d, ready_event, what);
+  void* target = buf;
+  void* scratch = nullptr;
+  Status s;
+  if (!local.is_ok() && bytes > 0) {
+    s = cuda_status(cudaMallocAsync(&scratch, bytes, d->stream), what + ": scratch memory");
+    if (s.is_ok()) {
+      s = cuda_status(cudaMemsetAsync(scratch, 0, bytes, d->stream), what + ": zeroing scratch");
+    }
+    target = scratch;
   }
-  return finish(*d, d->done, comm, what);
+  if (s.is_ok() && bytes > 0) {
+    s = nccl_status(ncclBroadcast(target, target, bytes, ncclUint8, root, comm, d->stream), comm,
+                    what);
+    if (s.is_ok()) s = settle(*d, comm, "ncclBroadcast");
+  }
+  if (scratch) cudaFreeAsync(scratch, d->stream);
+  if (s.is_ok()) s = finish(*d, d->done, comm, what);
+  if (!s.is_ok()) return fail(d, s);
+  return local;
 }
 
 Status NcclBackend::allgather_on(int ordinal, const void* send, void* recv,
                                  const std::vector<size_t>& bytes_per_rank, void* ready_event) {
   const std::string what = "allgather on " + where(ordinal);
   if (bytes_per_rank.size() != static_cast<size_t>(size_)) {
+    // The sizes come from the plan, the same on every rank: none goes on.
     return Status(StatusCode::kInternal, what + ": sizes for " +
                                              std::to_string(bytes_per_rank.size()) +
                                              " ranks in a job of " + std::to_string(size_));
   }
+  QUORUM_RETURN_IF_ERROR(in_step(what));
   Device* d = nullptr;
-  QUORUM_RETURN_IF_ERROR(device(ordinal, &d));
+  if (Status s = device(ordinal, &d); !s.is_ok()) return fail(nullptr, s);
   ncclComm_t comm = nullptr;
-  QUORUM_RETURN_IF_ERROR(communicator(*d, Algorithm::kNative, &comm));
-  QUORUM_RETURN_IF_ERROR(wait_ready(*d, ready_event, what));
+  if (Status s = communicator(*d, Algorithm::kNative, &comm); !s.is_ok()) return fail(d, s);
+  auto* out = static_cast<char*>(recv);
+  size_t mine_at = 0;  // this rank's slice of `recv`
+  for (int r = 0; r < rank_; ++r) mine_at += bytes_per_rank[static_cast<size_t>(r)];
+  const size_t mine = bytes_per_rank[static_cast<size_t>(rank_)];
+  // An input not ordered after the caller's work is not read: zeros go out in its place, from
+  // this rank's own slice of `recv` (in place), and this rank fails afterwards.
+  const Status local = wait_ready(*d, ready_event, what);
+  Status s;
+  if (!local.is_ok()) {
+    if (mine > 0) {
+      s = cuda_status(cudaMemsetAsync(out + mine_at, 0, mine, d->stream), what + ": zeros");
+    }
+    send = out + mine_at;
+  }
   const bool uniform = std::all_of(bytes_per_rank.begin(), bytes_per_rank.end(),
                                    [&](size_t b) { return b == bytes_per_rank[0]; });
-  auto* out = static_cast<char*>(recv);
   ncclResult_t r = ncclSuccess;
-  if (uniform) {
+  if (s.is_ok() && uniform) {
     if (bytes_per_rank[0] > 0) {
       r = ncclAllGather(send, recv, bytes_per_rank[0], ncclUint8, comm, d->stream);
     }
-  } else {
+  } else if (s.is_ok()) {
     // Different first dimensions: every rank broadcasts its slice, in one group.
     ncclGroupStart();
     size_t offset = 0;
@@ -539,9 +657,11 @@ Status NcclBackend::allgather_on(int ordinal, const void* send, void* recv,
     ncclResult_t end = ncclGroupEnd();
     if (r == ncclSuccess || r == ncclInProgress) r = end;
   }
-  QUORUM_RETURN_IF_ERROR(nccl_status(r, comm, what));
-  QUORUM_RETURN_IF_ERROR(settle(*d, comm, "allgather"));
-  return finish(*d, d->done, comm, what);
+  if (s.is_ok()) s = nccl_status(r, comm, what);
+  if (s.is_ok()) s = settle(*d, comm, "allgather");
+  if (s.is_ok()) s = finish(*d, d->done, comm, what);
+  if (!s.is_ok()) return fail(d, s);
+  return local;
 }
 
 Status NcclBackend::allocate(int ordinal, size_t bytes, bool zero, void** out) {

@@ -3,10 +3,14 @@
 // algorithm. A communicator is created lazily, on the first collective that needs it, from an
 // ncclUniqueId rank 0 broadcasts over MPI: every rank reaches that point in the same plan, so
 // creation is itself a collective. Ring and tree communicators are created with NCCL_ALGO
-// pinned (NCCL reads it when a communicator is initialised; the variable is restored as soon as
-// the initialisation finished); native leaves NCCL's choice alone. Communicators are
-// non-blocking, and completion is observed by polling a CUDA event with the progress hook
-// called in between, never by a blocking synchronise on the engine thread.
+// pinned (NCCL reads it while a communicator initialises, on its own thread; the variable is
+// restored as soon as the initialisation finished, and no progress hook runs while it is
+// pinned); native leaves NCCL's choice alone. Communicators are non-blocking, and completion is
+// observed by polling a CUDA event with the progress hook called in between, never by a
+// blocking synchronise on the engine thread.
+//
+// A failure that may leave this rank out of step with its peers (device_backend.h) aborts every
+// communicator, drains the stream and is permanent: no communicator is ever created again.
 //
 // Threads: the engine thread only (construction and destruction from the thread that owns the
 // runtime, while the engine is stopped). Each rank must introduce its devices in the same plan
@@ -46,7 +50,8 @@ class NcclBackend final : public DeviceBackend {
   Status allgather(const void* send, void* recv,
                    const std::vector<size_t>& bytes_per_rank) override;
 
-  Status fused_allreduce(const DeviceAllreduce& job, std::vector<int64_t>* counts) override;
+  Status fused_allreduce(const DeviceAllreduce& job, std::vector<int64_t>* counts,
+                         std::vector<Status>* part_errors) override;
   Status broadcast_on(int device, void* buf, size_t bytes, int root, void* ready_event) override;
   Status allgather_on(int device, const void* send, void* recv,
                       const std::vector<size_t>& bytes_per_rank, void* ready_event) override;
@@ -55,6 +60,7 @@ class NcclBackend final : public DeviceBackend {
   Status copy(int device, void* dst, const void* src, size_t bytes, void* ready_event) override;
   Status accumulate(int device, void* acc, const void* src, size_t elements, DataType dtype,
                     void* ready_event) override;
+  std::string out_of_step() const override { return failed_; }
 
  private:
   struct Device {
@@ -78,12 +84,27 @@ class NcclBackend final : public DeviceBackend {
   // The communicator of `algorithm` on `d`, created collectively on first use.
   Status communicator(Device& d, Algorithm algorithm, ncclComm_t* out);
   // Waits until `comm` has no operation still being enqueued (non-blocking communicators).
-  Status settle(Device& d, ncclComm_t comm, const char* what);
+  // Returns early on an NCCL error or an abort reason; the caller fails (fail()).
+  Status settle(Device& d, ncclComm_t comm, const std::string& what);
   // Records `event` on d's stream and polls it to completion, calling progress() between polls.
+  // With `comm` (a collective) it returns early on an NCCL error or an abort reason, with work
+  // still queued: the caller fails (fail()), which aborts and drains. Local work (no `comm`)
+  // always runs to completion.
   Status finish(Device& d, cudaEvent_t event, ncclComm_t comm, const std::string& what);
+  // Makes d's stream wait for the caller's event; on an error the thread's last CUDA error is
+  // cleared, so a later launch is not taken for failed.
   Status wait_ready(Device& d, void* ready_event, const std::string& what);
   Status ensure_tables(Device& d, size_t parts);
-  // Aborts every communicator of `d` (a peer failed or NCCL reported an error).
+  // kAborted naming the earlier failure when this rank is out of step, else OK.
+  Status in_step(const std::string& what) const;
+  // For a failure that may leave this rank out of step (device_backend.h): records `s` as the
+  // permanent reason (the first one wins), aborts every communicator, drains d's stream when
+  // `d` is given (the aborted NCCL kernels exit), and returns `s`.
+  Status fail(Device* d, Status s);
+  // Polls until everything queued on d's stream has finished, without the progress hook; only
+  // after the communicators are aborted (a live NCCL kernel could wait for its peers forever).
+  void drain(Device& d);
+  // Aborts every communicator of `d`.
   void abort_comms(Device& d);
 
   MPI_Comm comm_;
@@ -91,6 +112,7 @@ class NcclBackend final : public DeviceBackend {
   int size_ = 1;
   int local_rank_ = 0;
   int device_count_ = -1;  // -1 until first asked
+  std::string failed_;     // out_of_step(): why this rank's collectives stopped for good
   std::map<int, Device> devices_;
 };
 

@@ -5,6 +5,8 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <type_traits>
+
 #include "ops/nccl/pack_kernels.h"
 
 namespace quorum::ops::nccl {
@@ -64,6 +66,19 @@ __device__ C divide_by(C v, double d) {
   }
 }
 
+// A value of compute type V in wire dtype W. f64 goes to f16/bf16 in one rounding (through f32
+// it would round twice, and could land one ulp off the host's result).
+template <DataType W, typename V>
+__device__ typename Elem<W>::S to_wire(V v) {
+  if constexpr (std::is_same_v<V, double> && W == DataType::kF16) {
+    return __double2half(v);
+  } else if constexpr (std::is_same_v<V, double> && W == DataType::kBF16) {
+    return __double2bfloat16(v);
+  } else {
+    return Elem<W>::store(static_cast<typename Elem<W>::C>(v));
+  }
+}
+
 template <DataType D, DataType W>
 __global__ void __launch_bounds__(kBlockThreads)
     pack_kernel(const PackEntry* entries, int n, uint64_t chunks,
@@ -96,7 +111,7 @@ __global__ void __launch_bounds__(kBlockThreads)
 #pragma unroll
     for (unsigned u = 0; u < kUnroll; ++u) {
       const uint64_t i = base + u * kBlockThreads;
-      if (i < r.end) out[i] = Elem<W>::store(static_cast<typename Elem<W>::C>(v[u]));
+      if (i < r.end) out[i] = to_wire<W>(v[u]);
     }
   }
 }
@@ -154,9 +169,14 @@ unsigned blocks_for(uint64_t chunks) {
   return static_cast<unsigned>(chunks > 0 ? chunks : 1);  // one block writes the count slots
 }
 
+// The launches report their own error: an earlier one left on this thread (by a call whose
+// result was already handled or ignored) is cleared first.
+void clear_last_error() { (void)cudaGetLastError(); }
+
 template <DataType D, DataType W>
 cudaError_t pack_as(const PackEntry* entries, int n, uint64_t chunks, void* fused, float* counts,
                     cudaStream_t stream) {
+  clear_last_error();
   pack_kernel<D, W><<<blocks_for(chunks), kBlockThreads, 0, stream>>>(
       entries, n, chunks, static_cast<typename Elem<W>::S*>(fused), counts);
   return cudaGetLastError();
@@ -166,6 +186,7 @@ template <DataType D, DataType W>
 cudaError_t unpack_as(const PackEntry* entries, int n, uint64_t chunks, const void* fused,
                       const float* counts, bool average, double divisor, cudaStream_t stream) {
   if (chunks == 0) return cudaSuccess;
+  clear_last_error();
   unpack_kernel<D, W><<<blocks_for(chunks), kBlockThreads, 0, stream>>>(
       entries, n, chunks, static_cast<const typename Elem<W>::S*>(fused), counts, average,
       divisor);
@@ -238,6 +259,7 @@ cudaError_t launch_accumulate(void* acc, const void* src, uint64_t elements, Dat
   const uint64_t want = (elements + kBlockThreads - 1) / kBlockThreads;
   const unsigned blocks = static_cast<unsigned>(want < 65535 ? want : 65535);
   auto run = [&]<DataType D>() {
+    clear_last_error();
     accumulate_kernel<D><<<blocks, kBlockThreads, 0, stream>>>(
         static_cast<typename Elem<acc_of(D)>::S*>(acc),
         static_cast<const typename Elem<D>::S*>(src), elements);

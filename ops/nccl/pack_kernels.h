@@ -1,7 +1,8 @@
 // Host entry points of the CUDA pack/unpack kernels (pack_kernels.cu). Each call is one kernel
 // launch on `stream`, asynchronous: it returns once the launch is queued, and the caller observes
-// completion through an event on that stream. Tables and buffers are device memory on the
-// stream's device. Any host thread; the launches themselves are thread-safe.
+// completion through an event on that stream, and returns the launch's own error (an earlier
+// error left on the calling thread is cleared first). Tables and buffers are device memory on
+// the stream's device. Any host thread; the launches themselves are thread-safe.
 #pragma once
 
 #include <cuda_runtime_api.h>

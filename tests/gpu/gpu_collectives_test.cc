@@ -3,12 +3,18 @@
 // CUDA tensors in one step, broadcast, allgather with a first dimension that differs per rank,
 // and result counts (run with QUORUM_SYNC_MODE=bounded too, where counts travel in the fused
 // buffer). QUORUM_COMPRESSION=fp16|bf16 runs give the same exact results: the data are small
-// integers. Exits 77 (all ranks) where a rank has no GPU of its own.
+// integers. GpuBounded.* runs alone, as gpu_collectives_cut_n2 (GPU_TEST_STRAGGLER=1 with
+// QUORUM_SYNC_MODE=bounded, QUORUM_QUORUM=1, QUORUM_STALENESS=2): rounds really run without a
+// rank that sleeps, as tests/mpi/sync_policy_test.cc checks on the host. Exits 77 (all ranks)
+// where a rank has no GPU of its own.
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include "quorum/quorum.h"
 #include "tests/common/test_data.h"
@@ -173,6 +179,137 @@ TEST(GpuAllgather, FirstDimensionDiffersPerRank) {
   }
 }
 
+// Bounded rounds with a straggler (gpu_collectives_cut_n2 only). Every gradient is one-hot: rank
+// r's gradient of round j is 1 at index r*R + j, so each result shows which gradients it applied.
+constexpr int kStaleness = 2;  // QUORUM_STALENESS of gpu_collectives_cut_n2
+
+bool straggler_run() {
+  const char* v = std::getenv("GPU_TEST_STRAGGLER");
+  return v && std::string(v) == "1";
+}
+
+void sleep_ms(double ms) {
+  std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int64_t>(ms * 1000)));
+}
+
+// The same pseudo-random straggler on every rank: who is slow in round k.
+int slow_rank(uint64_t seed, int round) {
+  return static_cast<int>(testing::mix(seed * 7919u + static_cast<uint64_t>(round)) %
+                          static_cast<uint64_t>(size()));
+}
+
+uint64_t fnv(const void* p, size_t n, uint64_t h = 1469598103934665603ull) {
+  auto* b = static_cast<const unsigned char*>(p);
+  for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
+  return h;
+}
+
+bool same_on_all_ranks(uint64_t value) {
+  uint64_t lo = value, hi = value;
+  MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD);
+  MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
+  return lo == hi;
+}
+
+std::vector<float> to_floats(const std::vector<unsigned char>& bytes, size_t n) {
+  std::vector<float> v(n);
+  std::memcpy(v.data(), bytes.data(), n * sizeof(float));
+  return v;
+}
+
+// `in_place`: the output is the gradient's own memory, so a late gradient must be taken into
+// the carry before the stored result overwrites it.
+void exactly_once_within_staleness(const std::string& tensor, bool in_place) {
+  const int p = size(), R = 40;
+  const size_t n = static_cast<size_t>(p * R);
+  std::vector<std::vector<float>> results;  // per round, as this rank received it
+  std::vector<int64_t> counts;
+  DeviceBuffer grad(n * sizeof(float)), out(n * sizeof(float));
+  std::vector<float> host(n);
+  std::vector<unsigned char> bytes(n * sizeof(float));
+  for (int j = 0; j < R; ++j) {
+    // One rank is slow each round (longer than the cycle-time grace), the others are not.
+    sleep_ms(slow_rank(11, j) == rank() ? 12 : 1);
+    std::fill(host.begin(), host.end(), 0.0f);
+    host[static_cast<size_t>(rank() * R + j)] = 1.0f;
+    std::memcpy(bytes.data(), host.data(), bytes.size());
+    grad.upload(bytes);
+    Handle h = enqueue_allreduce(tensor, on_device(grad, DataType::kF32, n),
+                                 on_device(in_place ? grad : out, DataType::kF32, n),
+                                 ReduceOp::kSum);
+    Status s = wait(h);
+    ASSERT_TRUE(s.is_ok()) << "round " << j << ": " << s.message();
+    results.push_back(to_floats((in_place ? grad : out).download(), n));
+    counts.push_back(result_count(h));
+  }
+  std::vector<float> folded(n, 0.0f);
+  int64_t folded_count = 0;
+  int folds = 0;
+  ASSERT_TRUE(flush([&](const std::string& name, const Tensor& t, int64_t gradients) {
+                EXPECT_EQ(tensor, name);
+                EXPECT_EQ(Device::Kind::kCuda, t.device.kind);
+                EXPECT_EQ(my_device(), t.device.ordinal);
+                // The view is freed right after the callback returns: read it before.
+                check(cudaMemcpy(folded.data(), t.data, n * sizeof(float),
+                                 cudaMemcpyDeviceToHost),
+                      "reading the folded tensor");
+                folded_count = gradients;
+                ++folds;
+              }).is_ok());
+  EXPECT_LE(folds, 1);
+
+  // Every gradient (r, j) applied exactly once, in a round k with j <= k <= j + s (the fold
+  // counts as round R).
+  for (int r = 0; r < p; ++r) {
+    for (int j = 0; j < R; ++j) {
+      size_t idx = static_cast<size_t>(r * R + j);
+      int applied = 0, at = -1;
+      for (int k = 0; k < R; ++k) {
+        if (results[static_cast<size_t>(k)][idx] != 0.0f) {
+          EXPECT_EQ(1.0f, results[static_cast<size_t>(k)][idx]);
+          ++applied;
+          at = k;
+        }
+      }
+      if (folded[idx] != 0.0f) {
+        EXPECT_EQ(1.0f, folded[idx]);
+        ++applied;
+        at = R;
+      }
+      ASSERT_EQ(1, applied) << "gradient of rank " << r << " round " << j;
+      EXPECT_GE(at, j);
+      EXPECT_LE(at - j, kStaleness) << "gradient of rank " << r << " round " << j;
+    }
+  }
+  // Counts add up to ranks x rounds.
+  int64_t total = folded_count;
+  for (int64_t c : counts) total += c;
+  EXPECT_EQ(static_cast<int64_t>(p) * R, total);
+  // Replicas: every rank holds bitwise the same sequence of results.
+  uint64_t h = 0;
+  for (auto& res : results) h = fnv(res.data(), res.size() * sizeof(float), h);
+  h = fnv(folded.data(), folded.size() * sizeof(float), h);
+  EXPECT_TRUE(same_on_all_ranks(h)) << "replicas diverged";
+  // With a quorum of 1 some round ran without its straggler, whose request was answered late.
+  Stats st = stats();
+  uint64_t late = st.late_answered;
+  MPI_Allreduce(MPI_IN_PLACE, &late, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+  EXPECT_GT(late, 0u) << "no round ran without its straggler";
+  EXPECT_TRUE(st.bounded_mode);
+  EXPECT_LE(st.bounded_peak_bytes, static_cast<uint64_t>((kStaleness + 1) * n * sizeof(float)))
+      << "stored results and carries are bounded by s per tensor";
+}
+
+TEST(GpuBounded, ExactlyOnceWithAStraggler) {
+  if (!straggler_run()) GTEST_SKIP() << "only in gpu_collectives_cut_n2";
+  exactly_once_within_staleness("gpu.onehot", false);
+}
+
+TEST(GpuBounded, ExactlyOnceWhenTheOutputIsTheInput) {
+  if (!straggler_run()) GTEST_SKIP() << "only in gpu_collectives_cut_n2";
+  exactly_once_within_staleness("gpu.onehot.in_place", true);
+}
+
 TEST(GpuErrors, OutputOnAnotherDeviceKind) {
   DeviceBuffer in(16);
   std::vector<unsigned char> host(16);
@@ -208,8 +345,10 @@ int main(int argc, char** argv) {
   quorum::gpu_test::check(cudaSetDevice(local_rank), "cudaSetDevice");
   quorum::Status s = quorum::init();
   if (!s.is_ok()) {
+    // The other ranks may be inside init or a test already: end them all now, not at the
+    // test's timeout.
     std::fprintf(stderr, "quorum::init failed: %s\n", s.message().c_str());
-    return 1;
+    MPI_Abort(MPI_COMM_WORLD, 1);
   }
   if (quorum::rank() != 0) {
     auto& listeners = ::testing::UnitTest::GetInstance()->listeners();

@@ -1,7 +1,8 @@
 // The pack/unpack/accumulate kernels on one GPU, without NCCL: every dtype, with and without
 // fp16/bf16 compression, zeros for stand-ins, carries, count slots, Average by count and by a
-// fixed divisor, a kept copy, and unpack in place. Inputs are small integers from the
-// (seed, rank, index) rule, so the expected bytes are exact. Exits 77 without a GPU.
+// fixed divisor (and no division for a count of 0), a kept copy (with and without an output),
+// and unpack in place. Inputs are small integers from the (seed, rank, index) rule, so the
+// expected bytes are exact. Exits 77 without a GPU.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -124,6 +125,48 @@ TEST_P(Kernels, PackUnpackWithCarriesCountsAndAverage) {
       }
     }
   }
+}
+
+TEST_P(Kernels, ZeroCountIsNotDividedAndKeepWithoutOutput) {
+  // Part 0: its reduced count is 0 (no gradient anywhere), so Average must not divide.
+  // Part 1: a stood-in round with no output on this rank, only the kept copy.
+  const DataType t = GetParam().dtype;
+  const DataType wire = ops::device_wire_dtype_for(t, GetParam().compression);
+  const size_t e = 9001;  // two chunks each
+  const size_t bytes = e * dtype_size(t);
+  DeviceBuffer src0(bytes), src1(bytes), dst0(bytes), keep1(bytes);
+  src0.upload(testing::make_input(40, 0, e, t));
+  src1.upload(testing::make_input(41, 1, e, t));
+  dst0.fill(0xAB);
+  keep1.fill(0xCD);
+  PackEntry entries[2] = {{src0.get(), nullptr, dst0.get(), nullptr, e, 0, 0, 0.0f, 0},
+                          {src1.get(), nullptr, nullptr, keep1.get(), e, 0, 0, 2.0f, 0}};
+  uint64_t total = 0;
+  const uint64_t chunks = ops::nccl::lay_out(entries, 2, &total);
+  const size_t wire_bytes = dtype_size(wire);
+  DeviceBuffer fused(ops::nccl::fused_bytes(total, wire_bytes, 2, true));
+  DeviceBuffer table(sizeof(entries));
+  check(cudaMemcpy(table.get(), entries, sizeof(entries), cudaMemcpyHostToDevice), "table");
+  auto* counts = reinterpret_cast<float*>(static_cast<char*>(fused.get()) +
+                                          ops::nccl::count_slots_offset(total, wire_bytes));
+  const auto* table_ptr = static_cast<const PackEntry*>(table.get());
+  check(ops::nccl::launch_pack(table_ptr, 2, chunks, t, wire, fused.get(), counts, nullptr),
+        "pack");
+  check(ops::nccl::launch_unpack(table_ptr, 2, chunks, t, wire, fused.get(), counts, true, 3.0,
+                                 nullptr),
+        "unpack");
+  check(cudaDeviceSynchronize(), "sync");
+  std::vector<unsigned char> want0(bytes + 1), want1(bytes + 1);
+  for (size_t i = 0; i < e; ++i) {
+    store(want0.data(), i, t, reduce_result(static_cast<double>(value(40, 0, i, t)), 0.0, t));
+    store(want1.data(), i, t, reduce_result(static_cast<double>(value(41, 1, i, t)), 2.0, t));
+  }
+  auto got0 = dst0.download();
+  auto got1 = keep1.download();
+  ASSERT_EQ(0, std::memcmp(want0.data(), got0.data(), bytes))
+      << dtype_name(t) << " over " << dtype_name(wire) << ": a count of 0 must not divide";
+  ASSERT_EQ(0, std::memcmp(want1.data(), got1.data(), bytes))
+      << dtype_name(t) << " over " << dtype_name(wire) << ": the kept copy without an output";
 }
 
 TEST_P(Kernels, UnpackInPlaceDividesTheOutput) {

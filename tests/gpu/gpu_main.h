@@ -4,6 +4,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
@@ -28,7 +29,10 @@ inline void check(cudaError_t e, const char* what) {
   std::abort();
 }
 
-// Device memory of `bytes` (at least 1), freed on scope exit.
+// Device memory of `bytes` (at least 1), freed on scope exit. upload() and fill() return once
+// the device holds the data: quorum's stream is non-blocking, so it is not ordered after work on
+// the legacy default stream (a pageable cudaMemcpy may return before its DMA finished, and
+// cudaMemset is asynchronous).
 class DeviceBuffer {
  public:
   explicit DeviceBuffer(size_t bytes) : bytes_(bytes) {
@@ -44,13 +48,17 @@ class DeviceBuffer {
   void upload(const std::vector<unsigned char>& host) {
     check(cudaMemcpy(p_, host.data(), std::min(bytes_, host.size()), cudaMemcpyHostToDevice),
           "upload");
+    check(cudaDeviceSynchronize(), "upload (synchronise)");
   }
   std::vector<unsigned char> download() const {
     std::vector<unsigned char> host(bytes_);
     check(cudaMemcpy(host.data(), p_, bytes_, cudaMemcpyDeviceToHost), "download");
     return host;
   }
-  void fill(int byte) { check(cudaMemset(p_, byte, bytes_ ? bytes_ : 1), "cudaMemset"); }
+  void fill(int byte) {
+    check(cudaMemset(p_, byte, bytes_ ? bytes_ : 1), "cudaMemset");
+    check(cudaDeviceSynchronize(), "cudaMemset (synchronise)");
+  }
 
  private:
   void* p_ = nullptr;

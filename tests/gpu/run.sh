@@ -2,14 +2,28 @@
 # On a GPU machine: builds quorum with the NCCL backend into its own build directory, runs every
 # GPU test (kernels, single-rank collectives for every dtype with and without fp16/bf16
 # compression, bounded rounds, mixed host and CUDA tensors; two ranks, one per GPU, where 2+
-# GPUs exist) and a short kernel bandwidth sweep. Needs the dependencies of scripts/install-deps.sh
-# plus CUDA and NCCL under $NCCL_ROOT (default /usr/local/cuda). About 3-5 minutes.
+# GPUs exist, bounded rounds with a straggler among them) and a short kernel bandwidth sweep.
+# Needs the dependencies of scripts/install-deps.sh plus CUDA and NCCL under $NCCL_ROOT (default
+# /usr/local/cuda). About 3-5 minutes.
 #   tests/gpu/run.sh [build-dir]     (default: build-gpu-run)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build-gpu-run}
 root=${NCCL_ROOT:-/usr/local/cuda}
 jobs=$(nproc)
+
+# The launcher the build finds (meson.build prefers mpiexec.mpich). Open MPI refuses to start as
+# root without --allow-run-as-root: tests/gpu/meson.build passes it to the GPU tests, and the
+# environment below covers any other mpiexec this run starts.
+if command -v mpiexec.mpich > /dev/null; then
+  launcher=mpiexec.mpich
+else
+  launcher=mpiexec
+fi
+echo "== MPI launcher: $(command -v "$launcher" || echo "$launcher (not found)")"
+if "$launcher" --version 2>&1 | grep -qiE 'open mpi|openrte|open-mpi'; then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
 
 echo "== GPUs"
 if command -v nvidia-smi > /dev/null; then

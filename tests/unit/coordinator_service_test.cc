@@ -279,5 +279,16 @@ TEST(CoordinatorService, SingleRankRunsAtOnce) {
   EXPECT_EQ(plan_ids(b), (Ids{{0}}));
 }
 
+TEST(CoordinatorService, CudaPlansLetNcclChooseUnderAuto) {
+  CoordinatorService svc(options(2));  // no fixed algorithm: auto
+  TensorRequest r = request("cuda.grad", {1 << 20});
+  r.device = Device::Kind::kCuda;
+  svc.on_ready(0, full({r}), kT0);
+  PlanBatch b = only_batch(svc.on_ready(1, full({r}), kT0));
+  ASSERT_EQ(b.plans.size(), 1u);
+  EXPECT_EQ(b.plans[0].device, Device::Kind::kCuda);
+  EXPECT_EQ(b.plans[0].algorithm, static_cast<uint8_t>(Algorithm::kNative));
+}
+
 }  // namespace
 }  // namespace quorum::coord

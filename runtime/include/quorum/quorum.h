@@ -127,7 +127,9 @@ QUORUM_EXPORT int64_t result_count(const Handle& handle);
 // Bounded mode only: folds every rank's carry of late gradients into one more reduction per
 // tensor and calls `on_folded(name, result, gradients)` on quorum's engine thread for each (the
 // result is the Sum, or the Average over `gradients`, in the tensor's dtype; valid during the
-// call). Apply it like any gradient so that every gradient counts exactly once. Collective:
+// call: for a CUDA tensor, work reading it that the callback queues on a stream of its own must
+// have finished, or been synchronised, before it returns). Apply it like any gradient so that
+// every gradient counts exactly once. Collective:
 // every rank calls it, after waiting on its outstanding handles. Blocks until done.
 using FoldCallback =
     std::function<void(const std::string& name, const Tensor& result, int64_t gradients)>;
