@@ -455,18 +455,7 @@ Status Engine::run_broadcast(const coord::Plan& plan, PendingRequest& e) {
 }
 
 Status Engine::run_allgather(const coord::Plan& plan, PendingRequest& e) {
-  const size_t esize = dtype_size(e.input.dtype);
-  size_t row = esize;
-  for (size_t i = 1; i < e.input.shape.size(); ++i) row *= static_cast<size_t>(e.input.shape[i]);
-  std::vector<size_t> bytes_per_rank;
-  std::vector<int64_t> shape = e.input.shape;
-  shape[0] = 0;
-  size_t total = 0;
-  for (int64_t d : plan.dim0_per_rank) {
-    bytes_per_rank.push_back(static_cast<size_t>(d) * row);
-    total += bytes_per_rank.back();
-    shape[0] += d;
-  }
+  auto [bytes_per_rank, shape, total] = gather_layout(e.input, plan.dim0_per_rank);
   void* out = nullptr;
   Status local;
   try {
@@ -489,6 +478,21 @@ Status Engine::run_allgather(const coord::Plan& plan, PendingRequest& e) {
           &status);
   }
   return status.is_ok() ? local : status;
+}
+
+Engine::GatherLayout Engine::gather_layout(const Tensor& input,
+                                           const std::vector<int64_t>& dim0_per_rank) {
+  GatherLayout g;
+  size_t row = dtype_size(input.dtype);
+  for (size_t i = 1; i < input.shape.size(); ++i) row *= static_cast<size_t>(input.shape[i]);
+  g.shape = input.shape;
+  g.shape[0] = 0;
+  for (int64_t d : dim0_per_rank) {
+    g.bytes_per_rank.push_back(static_cast<size_t>(d) * row);
+    g.total += g.bytes_per_rank.back();
+    g.shape[0] += d;
+  }
+  return g;
 }
 
 void Engine::complete(const std::string& name, const Status& status, const coord::Plan* plan) {

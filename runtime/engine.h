@@ -117,6 +117,15 @@ class Engine {
   void track_extra_bytes(int64_t delta);
   // Adds one late gradient (in the tensor's dtype) to `h`'s carry.
   void add_to_carry(TensorHistory& h, const void* gradient);
+  // Hands a folded tensor to the flush callback (a warning when there is none), counting it.
+  void hand_folded(const std::string& name, const Tensor& folded, int64_t gradients);
+  // An allgather's layout: each rank's bytes, the output's shape and its total bytes.
+  struct GatherLayout {
+    std::vector<size_t> bytes_per_rank;
+    std::vector<int64_t> shape;
+    size_t total = 0;
+  };
+  static GatherLayout gather_layout(const Tensor& input, const std::vector<int64_t>& dim0_per_rank);
   Status run_broadcast(const coord::Plan& plan, PendingRequest& entry);
   Status run_allgather(const coord::Plan& plan, PendingRequest& entry);
   // Completes a pending request: frees its name, runs its callback (timed on the timeline when

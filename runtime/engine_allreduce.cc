@@ -253,24 +253,29 @@ Status Engine::run_fold(const coord::Plan& plan) {
   }
   std::vector<unsigned char> out(h.elements * dtype_size(h.dtype));
   if (h.elements) ops::cast(out.data(), h.dtype, buf.data(), wire, h.elements);
+  hand_folded(name, Tensor{out.data(), h.dtype, {static_cast<int64_t>(h.elements)}, Device::host()},
+              gradients);
+  return Status::ok();
+}
+
+void Engine::hand_folded(const std::string& name, const Tensor& folded, int64_t gradients) {
   folded_.fetch_add(static_cast<uint64_t>(gradients), std::memory_order_relaxed);
+  if (gradients <= 0) return;
   FlushCallback cb;
   {
     std::lock_guard lk(flush_mu_);
     cb = flush_callback_;
   }
-  if (cb && gradients > 0) {
-    Tensor view{out.data(), h.dtype, {static_cast<int64_t>(h.elements)}, Device::host()};
-    try {
-      cb(name, view, gradients);
-    } catch (...) {
-      QLOG(kError, kEngine) << "a flush callback threw; the exception was dropped";
-    }
-  } else if (gradients > 0) {
+  if (!cb) {
     QLOG(kWarn, kEngine) << "tensor '" << name << "': " << gradients
                          << " late gradients folded with no flush callback to apply them";
+    return;
   }
-  return Status::ok();
+  try {
+    cb(name, folded, gradients);
+  } catch (...) {
+    QLOG(kError, kEngine) << "a flush callback threw; the exception was dropped";
+  }
 }
 
 std::shared_ptr<detail::HandleState> Engine::request_flush(FlushCallback on_folded) {

@@ -340,26 +340,12 @@ Status Engine::run_fold_device(const coord::Plan& plan) {
   drop_device_carry(h);
   const int64_t gradients = status.is_ok() && !counts.empty() ? counts[0] : 0;
   if (status.is_ok() && local.is_ok()) {
-    folded_.fetch_add(static_cast<uint64_t>(gradients), std::memory_order_relaxed);
-    FlushCallback cb;
-    {
-      std::lock_guard lk(flush_mu_);
-      cb = flush_callback_;
-    }
-    if (cb && gradients > 0) {
-      // `out` goes back to the pool, stream-ordered on quorum's stream, as soon as the callback
-      // returns: work the callback queued on a stream of its own is not ordered before that, so
-      // the callback must have finished reading (or synchronised) by then (quorum.h, flush()).
-      Tensor view{out, plan.dtype, {static_cast<int64_t>(h.elements)}, Device::cuda(h.device)};
-      try {
-        cb(name, view, gradients);
-      } catch (...) {
-        QLOG(kError, kEngine) << "a flush callback threw; the exception was dropped";
-      }
-    } else if (gradients > 0) {
-      QLOG(kWarn, kEngine) << "tensor '" << name << "': " << gradients
-                           << " late gradients folded with no flush callback to apply them";
-    }
+    // `out` goes back to the pool, stream-ordered on quorum's stream, as soon as the callback
+    // returns: work the callback queued on a stream of its own is not ordered before that, so
+    // the callback must have finished reading (or synchronised) by then (quorum.h, flush()).
+    hand_folded(name,
+                Tensor{out, plan.dtype, {static_cast<int64_t>(h.elements)}, Device::cuda(h.device)},
+                gradients);
   }
   dev.release(h.device, out);
   QUORUM_RETURN_IF_ERROR(status);
@@ -405,17 +391,7 @@ Status Engine::run_allgather_device(const coord::Plan& plan, PendingRequest& e) 
   ops::DeviceBackend& dev = *opt_.device_backend;
   const int ordinal = plan_device(e.input.device.ordinal);
   const bool usable = e.input.device.ordinal == ordinal;
-  size_t row = dtype_size(e.input.dtype);
-  for (size_t i = 1; i < e.input.shape.size(); ++i) row *= static_cast<size_t>(e.input.shape[i]);
-  std::vector<size_t> bytes_per_rank;
-  std::vector<int64_t> shape = e.input.shape;
-  shape[0] = 0;
-  size_t total = 0;
-  for (int64_t d : plan.dim0_per_rank) {
-    bytes_per_rank.push_back(static_cast<size_t>(d) * row);
-    total += bytes_per_rank.back();
-    shape[0] += d;
-  }
+  auto [bytes_per_rank, shape, total] = gather_layout(e.input, plan.dim0_per_rank);
   // Whatever happens locally, this rank still takes part, or the others would hang: a tensor on
   // another device sends zeros, and an output that is missing (or on the wrong device) is
   // replaced by scratch memory on this rank's device.

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "quorum/quorum.h"
+#include "tests/common/rounds.h"
 #include "tests/common/test_data.h"
 #include "tests/gpu/gpu_main.h"
 
@@ -188,28 +189,8 @@ bool straggler_run() {
   return v && std::string(v) == "1";
 }
 
-void sleep_ms(double ms) {
-  std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int64_t>(ms * 1000)));
-}
-
-// The same pseudo-random straggler on every rank: who is slow in round k.
-int slow_rank(uint64_t seed, int round) {
-  return static_cast<int>(testing::mix(seed * 7919u + static_cast<uint64_t>(round)) %
-                          static_cast<uint64_t>(size()));
-}
-
-uint64_t fnv(const void* p, size_t n, uint64_t h = 1469598103934665603ull) {
-  auto* b = static_cast<const unsigned char*>(p);
-  for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
-  return h;
-}
-
-bool same_on_all_ranks(uint64_t value) {
-  uint64_t lo = value, hi = value;
-  MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD);
-  MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
-  return lo == hi;
-}
+using testing::sleep_ms;
+using testing::slow_rank;
 
 std::vector<float> to_floats(const std::vector<unsigned char>& bytes, size_t n) {
   std::vector<float> v(n);
@@ -258,38 +239,7 @@ void exactly_once_within_staleness(const std::string& tensor, bool in_place) {
               }).is_ok());
   EXPECT_LE(folds, 1);
 
-  // Every gradient (r, j) applied exactly once, in a round k with j <= k <= j + s (the fold
-  // counts as round R).
-  for (int r = 0; r < p; ++r) {
-    for (int j = 0; j < R; ++j) {
-      size_t idx = static_cast<size_t>(r * R + j);
-      int applied = 0, at = -1;
-      for (int k = 0; k < R; ++k) {
-        if (results[static_cast<size_t>(k)][idx] != 0.0f) {
-          EXPECT_EQ(1.0f, results[static_cast<size_t>(k)][idx]);
-          ++applied;
-          at = k;
-        }
-      }
-      if (folded[idx] != 0.0f) {
-        EXPECT_EQ(1.0f, folded[idx]);
-        ++applied;
-        at = R;
-      }
-      ASSERT_EQ(1, applied) << "gradient of rank " << r << " round " << j;
-      EXPECT_GE(at, j);
-      EXPECT_LE(at - j, kStaleness) << "gradient of rank " << r << " round " << j;
-    }
-  }
-  // Counts add up to ranks x rounds.
-  int64_t total = folded_count;
-  for (int64_t c : counts) total += c;
-  EXPECT_EQ(static_cast<int64_t>(p) * R, total);
-  // Replicas: every rank holds bitwise the same sequence of results.
-  uint64_t h = 0;
-  for (auto& res : results) h = fnv(res.data(), res.size() * sizeof(float), h);
-  h = fnv(folded.data(), folded.size() * sizeof(float), h);
-  EXPECT_TRUE(same_on_all_ranks(h)) << "replicas diverged";
+  testing::expect_one_hot_exactly_once(results, folded, folded_count, counts, kStaleness);
   // With a quorum of 1 some round ran without its straggler, whose request was answered late.
   Stats st = stats();
   uint64_t late = st.late_answered;

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "quorum/quorum.h"
+#include "tests/common/rounds.h"
 #include "tests/common/test_data.h"
 #include "tests/mpi/mpi_main.h"
 
@@ -22,28 +23,8 @@ namespace {
 
 constexpr int kStaleness = 2;  // must match QUORUM_STALENESS in tests/meson.build
 
-void sleep_ms(double ms) {
-  std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int64_t>(ms * 1000)));
-}
-
-// The same pseudo-random straggler on every rank: who is slow in round k.
-int slow_rank(uint64_t seed, int round) {
-  return static_cast<int>(testing::mix(seed * 7919u + static_cast<uint64_t>(round)) %
-                          static_cast<uint64_t>(size()));
-}
-
-uint64_t fnv(const void* p, size_t n, uint64_t h = 1469598103934665603ull) {
-  auto* b = static_cast<const unsigned char*>(p);
-  for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
-  return h;
-}
-
-bool same_on_all_ranks(uint64_t value) {
-  uint64_t lo = value, hi = value;
-  MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD);
-  MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
-  return lo == hi;
-}
+using testing::sleep_ms;
+using testing::slow_rank;
 
 // `in_place`: the output is the gradient's own memory, so a late gradient must be taken into
 // the carry before the stored result overwrites it.
@@ -74,42 +55,14 @@ void exactly_once_within_staleness(const std::string& tensor, bool in_place) {
                 folded_count = gradients;
               }).is_ok());
 
-  // Every gradient (r, j) applied exactly once, in a round k with j <= k <= j + s (the fold
-  // counts as round R).
-  for (int r = 0; r < p; ++r) {
-    for (int j = 0; j < R; ++j) {
-      size_t idx = static_cast<size_t>(r * R + j);
-      int applied = 0, at = -1;
-      for (int k = 0; k < R; ++k) {
-        if (results[static_cast<size_t>(k)][idx] != 0.0f) {
-          EXPECT_EQ(1.0f, results[static_cast<size_t>(k)][idx]);
-          ++applied;
-          at = k;
-        }
-      }
-      if (folded[idx] != 0.0f) {
-        ++applied;
-        at = R;
-      }
-      ASSERT_EQ(1, applied) << "gradient of rank " << r << " round " << j;
-      EXPECT_GE(at, j);
-      EXPECT_LE(at - j, kStaleness) << "gradient of rank " << r << " round " << j;
-    }
-  }
-  // Counts add up to ranks x rounds.
-  int64_t total = folded_count;
-  for (int64_t c : counts) total += c;
-  EXPECT_EQ(static_cast<int64_t>(p) * R, total);
-  // Replicas: every rank holds bitwise the same sequence of results.
-  uint64_t h = 0;
-  for (auto& res : results) h = fnv(res.data(), res.size() * sizeof(float), h);
-  h = fnv(folded.data(), folded.size() * sizeof(float), h);
-  EXPECT_TRUE(same_on_all_ranks(h)) << "replicas diverged";
+  testing::expect_one_hot_exactly_once(results, folded, folded_count, counts, kStaleness);
   // The run really was bounded on a multi-rank job: some rank answered a late request.
   Stats s = stats();
   uint64_t late = s.late_answered;
   MPI_Allreduce(MPI_IN_PLACE, &late, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
-  if (p > 2) EXPECT_GT(late, 0u) << "no round ran without its straggler";
+  if (p > 2) {
+    EXPECT_GT(late, 0u) << "no round ran without its straggler";
+  }
   EXPECT_TRUE(s.bounded_mode);
   EXPECT_LE(s.bounded_peak_bytes, static_cast<uint64_t>((kStaleness + 1) * n * sizeof(float)))
       << "stored results and carries are bounded by s per tensor";
