@@ -477,14 +477,18 @@ std::vector<Outgoing> CoordinatorService::flush(Clock::time_point now, bool forc
       held_bytes += t.wire_bytes;
       ready_ids.insert(t.id);
     }
-    // Nothing else on its way, a full buffer, or an explicit flush: everything goes.
-    bool all = force || !table_.has_partial_allreduce() ||
-               held_bytes >= options_.fusion_threshold;
+    // A full buffer or an explicit flush: everything goes.
+    const bool all = force || held_bytes >= options_.fusion_threshold;
+    // Nothing else is on its way as far as the readiness table can tell. A tensor with a learned
+    // bucket still waits for the rest of its bucket (at most the cycle time): the framework has
+    // not submitted them yet, and sending now would cost a second plan this step.
+    const bool nothing_pending = !table_.has_partial_allreduce();
     std::vector<ReadyTensor> release, keep;
     for (ReadyTensor& t : held_) {
       // A tensor goes when its learned bucket is complete, when it has waited the cycle time,
       // or when it is not an allreduce (those never fuse).
       bool go = all || t.request.kind != CollectiveKind::kAllreduce ||
+                (nothing_pending && learner_.bucket_of(t.id) < 0) ||
                 learner_.complete(t.id, ready_ids) || now >= t.last_arrival + options_.cycle_time;
       (go ? release : keep).push_back(std::move(t));
     }

@@ -2,9 +2,10 @@
 # Faults under mpiexec: a rank stopped (SIGSTOP), a rank killed (SIGKILL), rank 0 killed.
 # mpiexec runs with -disable-auto-cleanup so that survivors are not simply killed by the
 # launcher (its default). A stopped rank: both survivors must report a failure naming it within
-# the bound, and exit. A killed rank: MPICH/UCX may itself terminate a survivor that is inside
-# MPI progress when the dead peer is noticed (both, when rank 0 dies), so fewer survivors may report,
-# none may report anything else, and the whole job must end within the bound (no hang).
+# the bound, and exit. A killed rank: MPICH/UCX may itself terminate survivors that are inside
+# MPI progress when the dead peer is noticed, so fewer (or no) survivors may report; none may
+# report anything else, rank 0 must have logged the lost rank when no survivor reports, and the
+# whole job must end within the bound (no hang).
 set -uo pipefail
 mpiexec=$1 victim=$2
 export QUORUM_FAILURE_TIMEOUT_SEC=2
@@ -34,10 +35,15 @@ for mode in stop kill kill0; do
   survivors=$(grep '^SURVIVOR' "$out")
   n=$(grep -c '^SURVIVOR' "$out")
   ok=1
-  # stop: both survivors report. kill: at least one. kill0: MPICH/UCX may terminate both
-  # survivors itself when rank 0 vanishes mid-progress; then the job must still end in time.
-  case $mode in stop) need=2 ;; kill) need=1 ;; kill0) need=0 ;; esac
+  # stop: both survivors report. kill and kill0: MPICH/UCX may terminate survivors itself when
+  # the dead peer is noticed inside MPI progress (seen for both survivors in about 1 run in 5
+  # here), so none need report; then the coordinator must still have seen the death (kill) and
+  # the job must end in time.
+  case $mode in stop) need=2 ;; kill) need=0 ;; kill0) need=0 ;; esac
   [ "$n" -ge "$need" ] || ok=0
+  if [ "$mode" = kill ] && [ "$n" -eq 0 ]; then
+    grep -q "lost control connection of rank 2" "$out" || ok=0
+  fi
   [ $(( $(date +%s) - start )) -le $((bound + 20)) ] || ok=0
   while read -r line; do
     [ -z "$line" ] && continue

@@ -180,6 +180,32 @@ TEST(CoordinatorService, NotHeldWhenNothingElseIsPending) {
   EXPECT_EQ(plan_ids(only_batch(svc.on_ready(1, full("c"), kT0))), (Ids{{1}}));
 }
 
+TEST(CoordinatorService, LearnedBucketWaitsForItsOtherMembers) {
+  CoordinatorService svc(options(2, milliseconds(10)));
+  // Step 1: a, b, c one after another, each complete before the next is submitted.
+  Clock::time_point t = kT0;
+  for (const char* n : {"a", "b", "c"}) {
+    svc.on_ready(0, full(n), t);
+    EXPECT_EQ(only_batch(svc.on_ready(1, full(n), t)).plans.size(), 1u) << n;
+    t += milliseconds(1);
+  }
+  // Step 2: the learner has seen the order; 'a' alone is complete with nothing pending, but
+  // its bucket (a, b, c) is not, so it waits for the others instead of going alone.
+  svc.on_ready(0, by_id(0), t);
+  EXPECT_TRUE(svc.on_ready(1, by_id(0), t).empty()) << "held for the rest of its bucket";
+  ASSERT_TRUE(svc.deadline());
+  EXPECT_EQ(*svc.deadline(), t + milliseconds(10)) << "at most the cycle time";
+  svc.on_ready(0, full({request("b"), request("c")}), t + milliseconds(1));
+  EXPECT_EQ(plan_ids(only_batch(svc.on_ready(1, full({request("b"), request("c")}),
+                                             t + milliseconds(1)))),
+            (Ids{{0, 1, 2}}));
+  // Step 3: the same, and a bucket that never completes goes at the cycle time.
+  t += milliseconds(5);
+  svc.on_ready(0, by_id(0), t);
+  EXPECT_TRUE(svc.on_ready(1, by_id(0), t).empty());
+  EXPECT_EQ(plan_ids(only_batch(svc.on_timer(t + milliseconds(10)))), (Ids{{0}}));
+}
+
 TEST(CoordinatorService, HeldBytesReachingTheThresholdAreReleased) {
   CoordinatorService svc(options(2, std::chrono::seconds(1), 16));
   svc.on_ready(0, full({request("a"), request("b")}), kT0);  // 4 f32 = 16 bytes each
