@@ -412,7 +412,8 @@ std::vector<Outgoing> CoordinatorService::on_tick(Clock::time_point now) {
     for (int r = 0; r < options_.size; ++r) {
       bool in = std::find(present.begin(), present.end(), r) != present.end();
       std::string& list = in ? have : missing;
-      list += (list.empty() ? "" : ",") + std::to_string(r);
+      if (!list.empty()) list += ',';
+      list += std::to_string(r);
     }
     double secs = std::chrono::duration<double>(now - *since).count();
     std::string what = "tensor '" + names_[id] + "' was submitted by rank(s) " + have +

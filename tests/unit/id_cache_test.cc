@@ -105,7 +105,10 @@ TEST(IdCache, FreshNamesEveryStepStayWithinCapacity) {
   const int steps = 300, per_step = 5;
   for (int s = 0; s < steps; ++s) {
     std::vector<std::string> names;
-    for (int i = 0; i < per_step; ++i) names.push_back("s" + std::to_string(s) + ".t" + std::to_string(i));
+    for (int i = 0; i < per_step; ++i) {
+      std::string n = "s";  // appended, not operator+: GCC 12's -Wrestrict false positive
+      names.push_back(n.append(std::to_string(s)).append(".t").append(std::to_string(i)));
+    }
     step(svc, ranks, names);
     EXPECT_LE(svc.cached_names(), 16u + per_step) << "step " << s;
   }
@@ -178,7 +181,7 @@ TEST(IdCache, IdSentBeforeTheEvictionArrivedIsStillUnderstood) {
 TEST(IdCache, DepartedRankDoesNotHoldEvictionsBack) {
   CoordinatorService svc(options(2, 16));
   std::vector<FakeRank> ranks{FakeRank(0), FakeRank(1)};
-  for (int i = 0; i < 20; ++i) step(svc, ranks, {"a" + std::to_string(i)});
+  for (int i = 0; i < 20; ++i) step(svc, ranks, {std::string("a").append(std::to_string(i))});
   for (FakeRank& f : ranks) f.receive(svc.on_goodbye(1, kT0));
   for (int i = 0; i < 20; ++i) {
     ranks[0].receive(svc.on_ready(0, ranks[0].ready({}), kT0));
