@@ -30,8 +30,8 @@ std::string problem_with(const at::Tensor& t, bool need_contiguous) {
   if (!t.defined()) return "the tensor is undefined";
   if (t.is_cuda()) {
     return "it is on " + t.device().str() +
-           ": CUDA tensors need quorum's NCCL backend, which "
-           "this build does not have (CPU tensors only)";
+           ": the torch binding takes CPU tensors only (CUDA tensors go through quorum's C++ "
+           "API with Device::cuda when quorum is built with NCCL)";
   }
   if (!t.is_cpu()) return "it is on device " + t.device().str() + "; quorum takes CPU tensors";
   if (t.layout() != at::kStrided)

@@ -21,7 +21,8 @@ else
   launcher=mpiexec
 fi
 echo "== MPI launcher: $(command -v "$launcher" || echo "$launcher (not found)")"
-if "$launcher" --version 2>&1 | grep -qiE 'open mpi|openrte|open-mpi'; then
+launcher_version=$("$launcher" --version 2>&1 || true)   # not piped into grep -q (pipefail)
+if grep -qiE 'open mpi|openrte|open-mpi' <<<"$launcher_version"; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
 

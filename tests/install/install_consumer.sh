@@ -54,8 +54,11 @@ c++ -std=c++20 -Wall -Werror "$src/tests/install/consumer.cc" $(pkg-config --cfl
 # Installed libraries carry no RUNPATH; a prefix outside the loader's paths needs
 # LD_LIBRARY_PATH (or ldconfig), as for any library. Nothing may come from the build tree.
 export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-ldd ./consumer_c | grep -q "$libdir/libquorum_c.so" || { ldd ./consumer_c; echo "wrong libquorum_c"; exit 1; }
-ldd ./consumer_c | grep -q "$libdir/libquorum.so" || { ldd ./consumer_c; echo "wrong libquorum"; exit 1; }
+# Into a file first: `ldd | grep -q` fails under pipefail when grep exits before ldd has
+# written everything (SIGPIPE), which a long dependency list (CUDA, NCCL) makes likely.
+ldd ./consumer_c >ldd.txt
+grep -q "$libdir/libquorum_c.so" ldd.txt || { cat ldd.txt; echo "wrong libquorum_c"; exit 1; }
+grep -q "$libdir/libquorum.so" ldd.txt || { cat ldd.txt; echo "wrong libquorum"; exit 1; }
 
 out=$("$mpiexec" -n 2 ./consumer_c) || { echo "$out"; echo "C consumer failed"; exit 1; }
 echo "$out"

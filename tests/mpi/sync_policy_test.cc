@@ -136,11 +136,14 @@ TEST(Rank0, DecidesTheMode) {
 
 // Rounds of one tensor with `slow(round)` deciding who sleeps `straggle_ms` (others 1 ms);
 // returns whether the job was in bounded mode at the end.
-bool run_phase(const char* name, int rounds, double straggle_ms, const std::function<int(int)>& slow) {
+// Runs `rounds` steps in which rank slow(k) sleeps `straggle_ms` and the others `base_ms`;
+// true when every rank is in bounded mode at the end.
+bool run_phase(const char* name, int rounds, double straggle_ms, const std::function<int(int)>& slow,
+               double base_ms = 1) {
   std::vector<float> g(256, 1.0f);
   Tensor t{g.data(), DataType::kF32, {256}, Device::host()};
   for (int k = 0; k < rounds; ++k) {
-    sleep_ms(slow(k) == rank() ? straggle_ms : 1);
+    sleep_ms(slow(k) == rank() ? straggle_ms : base_ms);
     EXPECT_TRUE(wait(enqueue_allreduce("pilot", t, t, ReduceOp::kAverage)).is_ok());
     mark_step();
   }
@@ -156,7 +159,9 @@ TEST(Auto, EntersUnderTransientStragglersLeavesWhenTheyStopAndOnPersistentOnes) 
   // Window 8 (QUORUM_POLICY_WINDOW): each phase is long enough for a decision and its effect.
   auto transient = [](int k) { return slow_rank(3, k); };
   EXPECT_TRUE(run_phase("transient", 30, 25, transient)) << "did not enter bounded";
-  EXPECT_FALSE(run_phase("quiet", 30, 0, [](int) { return -1; })) << "did not return to sync";
+  // Quiet steps of 6 ms: with 1 ms steps, scheduling noise alone (4 ranks on 2 busy cores) can
+  // be 10-20% of a step and look like stragglers.
+  EXPECT_FALSE(run_phase("quiet", 30, 0, [](int) { return -1; }, 6)) << "did not return to sync";
   EXPECT_TRUE(run_phase("transient again", 30, 25, transient)) << "did not re-enter bounded";
   EXPECT_FALSE(run_phase("persistent", 40, 25, [](int) { return 1; }))
       << "a persistent straggler must send it back to sync";

@@ -15,8 +15,8 @@
 //   quorum::shutdown();
 //
 // Tensors: CPU, strided, of a dtype quorum reduces (float16, bfloat16, float32, float64, int32,
-// int64, uint8). CUDA tensors need quorum's NCCL backend, which this build does not have: they
-// are rejected with an error saying so.
+// int64, uint8). CUDA tensors are rejected with an error saying so: the binding does not route
+// them to quorum's NCCL backend yet (Debian's libtorch, which it is built against, is CPU-only).
 //
 // Errors. libtorch reports errors by exception and Optimizer::step() has no other channel, so
 // this binding throws quorum::torch::Error (a std::runtime_error carrying the quorum StatusCode)
