@@ -164,14 +164,21 @@ Algorithm CostModel::choose(size_t bytes, int ranks) const {
   // samples. Bounded to one decision in explore_every, and to buckets that lack data.
   int pick = best;
   uint32_t fewest = std::numeric_limits<uint32_t>::max();
+  std::vector<int> alternatives;
   for (int i = 0; i < kNumAlgorithms; ++i) {
     const auto ui = static_cast<size_t>(i);
     if (!options_.allowed[ui] || i == best) continue;
+    alternatives.push_back(i);
     const uint32_t have = tracks_[ui].per_bucket[bucket];
     if (have < options_.explore_min_samples && have < fewest) {
       pick = i;
       fewest = have;
     }
+  }
+  // Every alternative has its samples: now and then one of them, in turn, gets a fresh one.
+  if (pick == best && !alternatives.empty() && options_.refresh_every != 0 &&
+      decision % options_.refresh_every == 0) {
+    pick = alternatives[(decision / options_.refresh_every) % alternatives.size()];
   }
   return static_cast<Algorithm>(pick);
 }

@@ -52,9 +52,13 @@ struct CostModelOptions {
   size_t min_samples = 4;
   // Every `explore_every`-th decision within a size bucket (sizes in [2^(k-1), 2^k)) goes to an
   // allowed algorithm that has fewer than `explore_min_samples` observations in that bucket, if
-  // any, instead of the predicted-fastest. 0 disables exploration.
+  // any, instead of the predicted-fastest. 0 disables exploration (refreshes included).
   uint32_t explore_every = 16;
-  size_t explore_min_samples = 3;
+  size_t explore_min_samples = 8;
+  // Once every alternative has its samples, every `refresh_every`-th decision in a bucket (a
+  // multiple of explore_every) still goes to one of them, in turn, so that a choice made on a
+  // few unlucky measurements is revisited as new ones come in. 0 disables.
+  uint32_t refresh_every = 128;
 };
 
 class CostModel {

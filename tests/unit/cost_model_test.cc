@@ -294,28 +294,59 @@ TEST(CostModel, ExplorationIsEveryNthDecisionWithoutData) {
   EXPECT_EQ(explored, 10);
 }
 
-TEST(CostModel, ExplorationStopsOnceTheBucketHasData) {
-  CostModel m;
+TEST(CostModel, ExplorationStopsOnceTheBucketHasDataThenOnlyRefreshes) {
+  CostModel m;  // explore_every 16, explore_min_samples 8, refresh_every 128
   const AlphaBeta link{5 * kUs, 0.2 * kPerGBs};
   // The engine's loop: choose, run, observe what ran.
-  int explored = 0, last_explored = 0;
+  std::vector<std::pair<int, Algorithm>> explored;  // (decision, algorithm) off the best
   for (int i = 1; i <= 1000; ++i) {
     const size_t n = 1024 + static_cast<size_t>(i % 7);  // same bucket
     Algorithm a = m.choose(n, 4);
     if (a != Algorithm::kTree) {
-      ++explored;
-      last_explored = i;
+      explored.emplace_back(i, a);
       EXPECT_EQ(i % 16, 0) << "exploration off its schedule at decision " << i;
     }
     m.observe(a, n, 4, truth(a, link, n, 4));
   }
-  // explore_min_samples (3) for each of the two alternatives, then none.
-  EXPECT_EQ(explored, 6);
-  EXPECT_EQ(last_explored, 6 * 16);
+  // explore_min_samples (8) for each of the two alternatives, every 16th decision ...
+  ASSERT_GE(explored.size(), 16u);
+  EXPECT_EQ(explored[15].first, 16 * 16);
+  // ... then a refresh every 128th decision, alternating between them: 384, 512, ..., 896.
+  std::vector<std::pair<int, Algorithm>> refreshes(explored.begin() + 16, explored.end());
+  ASSERT_EQ(refreshes.size(), 5u);
+  for (size_t k = 0; k < refreshes.size(); ++k) {
+    EXPECT_EQ(refreshes[k].first, 384 + 128 * static_cast<int>(k));
+    if (k > 0) EXPECT_NE(refreshes[k].second, refreshes[k - 1].second) << "in turn";
+  }
   // Another size bucket has no data for the alternatives yet: it explores on its own schedule.
   int other = 0;
   for (int i = 1; i <= 16; ++i) other += m.choose(size_t{1} << 16, 4) != Algorithm::kTree;
   EXPECT_EQ(other, 1);
+}
+
+TEST(CostModel, RefreshRevisitsAChoiceMadeOnUnluckySamples) {
+  CostModelOptions o;
+  o.allowed = {false, true, true};  // ring and tree
+  CostModel m(o);
+  const size_t n = 4096;
+  // Ring's first samples at this size are 3x slow (noise); afterwards both run at their truth,
+  // where ring is the faster one. The refreshes bring ring's median back and the choice follows.
+  const AlphaBeta link{5 * kUs, 0.2 * kPerGBs};
+  auto ring_truth = [&](int seen) {
+    double t = 0.5 * truth(Algorithm::kTree, link, n, 4);
+    return seen < 8 ? 3 * truth(Algorithm::kTree, link, n, 4) : t;
+  };
+  int ring_seen = 0;
+  Algorithm last = Algorithm::kTree;
+  for (int i = 1; i <= 20000; ++i) {
+    last = m.choose(n, 4);
+    if (last == Algorithm::kRing) {
+      m.observe(last, n, 4, ring_truth(ring_seen++));
+    } else {
+      m.observe(last, n, 4, truth(last, link, n, 4));
+    }
+  }
+  EXPECT_EQ(Algorithm::kRing, m.choose(n, 4)) << "ring samples seen: " << ring_seen;
 }
 
 TEST(CostModel, ExplorationCanBeDisabledAndIsDeterministic) {
@@ -354,8 +385,11 @@ TEST(CostModel, MeasurementsAtASizeOverrideTheLine) {
   const size_t n = 4096;
   ASSERT_EQ(Algorithm::kTree, m.choose(n, 4));
   // At 4 KiB, tree is measured 4x slower than its line predicts.
-  for (int i = 0; i < 5; ++i) m.observe(Algorithm::kTree, n, 4, 4 * 2 * (a + n * b));
-  for (int i = 0; i < 5; ++i) m.observe(Algorithm::kRing, n, 4, 6 * a + 1.5 * n * b);
+  // (as many samples as the correction needs: explore_min_samples)
+  for (size_t i = 0; i < o.explore_min_samples; ++i) {
+    m.observe(Algorithm::kTree, n, 4, 4 * 2 * (a + n * b));
+    m.observe(Algorithm::kRing, n, 4, 6 * a + 1.5 * n * b);
+  }
   EXPECT_EQ(Algorithm::kRing, m.choose(n, 4)) << "measured at this size";
   EXPECT_EQ(Algorithm::kTree, m.choose(64, 4)) << "other sizes keep following the line";
 }
