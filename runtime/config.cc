@@ -227,6 +227,7 @@ EnvLookup process_env() {
 
 Status load_config(const EnvLookup& env, Config* out, std::vector<KnobSetting>* settings) {
   Config c;
+  c.nccl_algo = env("NCCL_ALGO");
   std::string errors;  // every bad knob is reported, not just the first
   for (const KnobSpec& k : kKnobs) {
     std::string value = k.default_value;

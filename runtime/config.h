@@ -39,6 +39,9 @@ struct Config {
   double stall_abort_sec = 0;
   std::string timeline;          // path prefix; "" = no timeline at init
   int64_t timeline_max_mb = 0;
+  // Not a knob: NCCL's own NCCL_ALGO as the process was started with it. quorum pins NCCL_ALGO
+  // while it creates ring/tree communicators and puts this value back afterwards.
+  std::optional<std::string> nccl_algo;
 };
 
 struct KnobSpec {

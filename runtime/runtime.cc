@@ -162,7 +162,8 @@ Status Runtime::start() {
   // Device (NCCL) data path: cheap to create (CUDA starts at the first CUDA collective); a build
   // without NCCL has none, and CUDA tensors are refused at enqueue.
   if (ops::device_backend_built()) {
-    QUORUM_RETURN_IF_ERROR(ops::create_device_backend(comm_, local_rank_, &device_backend_));
+    QUORUM_RETURN_IF_ERROR(ops::create_device_backend(comm_, local_rank_, config_.nccl_algo,
+                                                     &device_backend_));
   }
   Engine::Options eo;
   eo.config = config_;

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -117,7 +118,11 @@ bool device_backend_built();
 
 // Creates the device backend over `comm`'s ranks (not owned; it must outlive the backend): no
 // CUDA call happens until the first CUDA collective, so it is cheap on machines without a GPU.
-// `local_rank` picks the default device. kUnimplemented in a build without NCCL.
-Status create_device_backend(MPI_Comm comm, int local_rank, std::unique_ptr<DeviceBackend>* out);
+// `local_rank` picks the default device; `user_nccl_algo` is NCCL_ALGO as the process was
+// started (Config::nccl_algo), restored after each ring/tree communicator pins it.
+// kUnimplemented in a build without NCCL.
+Status create_device_backend(MPI_Comm comm, int local_rank,
+                             std::optional<std::string> user_nccl_algo,
+                             std::unique_ptr<DeviceBackend>* out);
 
 }  // namespace quorum::ops

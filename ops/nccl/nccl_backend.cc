@@ -67,15 +67,15 @@ const char* algo_text(Algorithm a) {
   return "native";
 }
 
-// Sets NCCL_ALGO for the lifetime of the scope (ring/tree), restoring what was there before.
-// setenv is not thread-safe against getenv elsewhere, so the scope is kept to a communicator's
-// initialisation, with no engine code (progress hook) running inside it.
+// Sets NCCL_ALGO for the lifetime of the scope (ring/tree), then puts back the user's value
+// (read with the knobs at init: Config::nccl_algo), or unsets it. setenv is not thread-safe
+// against getenv elsewhere, so the scope is kept to a communicator's initialisation, with no
+// engine code (progress hook) running inside it.
 class PinnedAlgo {
  public:
-  explicit PinnedAlgo(Algorithm a) {
+  PinnedAlgo(Algorithm a, const std::optional<std::string>& user_value) : old_(user_value) {
     if (a == Algorithm::kNative) return;
     active_ = true;
-    if (const char* old = std::getenv("NCCL_ALGO")) old_ = std::string(old);
     setenv("NCCL_ALGO", a == Algorithm::kRing ? "Ring" : "Tree", 1);
   }
   ~PinnedAlgo() {
@@ -141,12 +141,15 @@ class Backoff {
 
 bool device_backend_built() { return true; }
 
-Status create_device_backend(MPI_Comm comm, int local_rank, std::unique_ptr<DeviceBackend>* out) {
-  *out = std::make_unique<NcclBackend>(comm, local_rank);
+Status create_device_backend(MPI_Comm comm, int local_rank,
+                             std::optional<std::string> user_nccl_algo,
+                             std::unique_ptr<DeviceBackend>* out) {
+  *out = std::make_unique<NcclBackend>(comm, local_rank, std::move(user_nccl_algo));
   return Status::ok();
 }
 
-NcclBackend::NcclBackend(MPI_Comm comm, int local_rank) : comm_(comm), local_rank_(local_rank) {
+NcclBackend::NcclBackend(MPI_Comm comm, int local_rank, std::optional<std::string> user_nccl_algo)
+    : comm_(comm), local_rank_(local_rank), user_nccl_algo_(std::move(user_nccl_algo)) {
   MPI_Comm_rank(comm_, &rank_);
   MPI_Comm_size(comm_, &size_);
 }
@@ -277,7 +280,7 @@ Status NcclBackend::communicator(Device& d, Algorithm algorithm, ncclComm_t* out
     // abort reason is still checked, and kPinnedInitLimit bounds the wait. Unpinned, the hook
     // runs between polls as everywhere else.
     const bool pinned = algorithm != Algorithm::kNative;
-    PinnedAlgo pin(algorithm);
+    PinnedAlgo pin(algorithm, user_nccl_algo_);
     ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
     config.blocking = 0;
     ncclResult_t r = ncclCommInitRankConfig(&comm, size_, boot.id, rank_, &config);

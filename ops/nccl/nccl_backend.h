@@ -32,7 +32,7 @@ namespace quorum::ops {
 class NcclBackend final : public DeviceBackend {
  public:
   // Does not take ownership of `comm`; it must outlive the backend. No CUDA call happens here.
-  NcclBackend(MPI_Comm comm, int local_rank);
+  NcclBackend(MPI_Comm comm, int local_rank, std::optional<std::string> user_nccl_algo);
   ~NcclBackend() override;
   NcclBackend(const NcclBackend&) = delete;
   NcclBackend& operator=(const NcclBackend&) = delete;
@@ -111,6 +111,7 @@ class NcclBackend final : public DeviceBackend {
   int rank_ = 0;
   int size_ = 1;
   int local_rank_ = 0;
+  std::optional<std::string> user_nccl_algo_;  // NCCL_ALGO at init, restored after each pin
   int device_count_ = -1;  // -1 until first asked
   std::string failed_;     // out_of_step(): why this rank's collectives stopped for good
   std::map<int, Device> devices_;

@@ -5,7 +5,8 @@ namespace quorum::ops {
 
 bool device_backend_built() { return false; }
 
-Status create_device_backend(MPI_Comm, int, std::unique_ptr<DeviceBackend>* out) {
+Status create_device_backend(MPI_Comm, int, std::optional<std::string>,
+                             std::unique_ptr<DeviceBackend>* out) {
   out->reset();
   return Status(StatusCode::kUnimplemented,
                 "this build of quorum has no NCCL backend (configured without NCCL/CUDA)");
