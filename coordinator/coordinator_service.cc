@@ -16,7 +16,8 @@ CoordinatorService::CoordinatorService(ServiceOptions options)
       flush_requested_(static_cast<size_t>(options.size), false),
       departed_(static_cast<size_t>(options.size), false),
       last_heard_(static_cast<size_t>(options.size)),
-      evictions_seen_(static_cast<size_t>(options.size), 0) {}
+      evictions_seen_(static_cast<size_t>(options.size), 0),
+      evict_events_(std::max<size_t>(options.cache_capacity / 8, 1)) {}  // the first scan is due
 
 uint32_t CoordinatorService::id_for(const std::string& name) {
   auto it = ids_by_name_.find(name);
@@ -56,9 +57,8 @@ void CoordinatorService::evict_if_over_capacity() {
   // The scan is linear in the cached names: it runs again only after capacity/8 new names or
   // completed rounds (what can make more of them evictable), so its cost stays amortised when
   // more names than the capacity are in flight at once.
-  if (evict_events_ < std::max<size_t>(capacity / 8, 1) && evict_scanned_) return;
+  if (evict_events_ < std::max<size_t>(capacity / 8, 1)) return;
   evict_events_ = 0;
-  evict_scanned_ = true;
   // Down to 7/8 of the capacity, so the scan below runs once per capacity/8 new names.
   size_t excess = ids_by_name_.size() - capacity + capacity / 8;
   std::unordered_set<uint32_t> held;
@@ -79,8 +79,8 @@ void CoordinatorService::evict_if_over_capacity() {
     ids_by_name_.erase(names_[id]);
     tensors_.erase(id);
     stall_warned_.erase(id);
-    retiring_.push_back({id, ++evictions_});
-    retiring_ids_.insert(id);
+    retiring_.push_back(id);
+    ++evictions_;
     evicted_.push_back(id);
     gone.insert(id);
   }
@@ -95,16 +95,15 @@ void CoordinatorService::acknowledge_evictions(int rank, uint64_t seen) {
   auto& mine = evictions_seen_[static_cast<size_t>(rank)];
   seen = std::min(seen, evictions_);  // a rank cannot have seen more than was announced
   if (seen <= mine) return;
+  // retiring_[i] is eviction number base + i + 1 (evictions are retired in order).
   auto& known = known_[static_cast<size_t>(rank)];
-  for (const Retiring& e : retiring_) {
-    if (e.ordinal > mine && e.ordinal <= seen) known.erase(e.id);
-  }
+  const uint64_t base = evictions_ - retiring_.size();
+  for (uint64_t n = std::max(mine, base); n < seen; ++n) known.erase(retiring_[n - base]);
   mine = seen;
   uint64_t everyone = *std::min_element(evictions_seen_.begin(), evictions_seen_.end());
-  while (!retiring_.empty() && retiring_.front().ordinal <= everyone) {
-    uint32_t id = retiring_.front().id;
+  while (!retiring_.empty() && evictions_ - retiring_.size() < everyone) {
+    uint32_t id = retiring_.front();
     retiring_.pop_front();
-    retiring_ids_.erase(id);
     std::string().swap(names_[id]);
     free_ids_.push_back(id);
   }
@@ -139,12 +138,6 @@ std::vector<Outgoing> CoordinatorService::on_ready(int rank, const Ready& ready,
     if (e.full) {
       id = id_for(e.full->name);
       request = &(known[id] = *e.full);
-    } else if (retiring_ids_.count(e.id) && known.count(e.id)) {
-      // Sent before this rank saw the id's eviction: the name gets an id again, which every
-      // rank learns with the next batch.
-      TensorRequest described = known[e.id];
-      id = id_for(described.name);
-      request = &(known[id] = std::move(described));
     } else {
       auto it = known.find(e.id);
       if (it == known.end()) {
@@ -158,6 +151,17 @@ std::vector<Outgoing> CoordinatorService::on_ready(int rank, const Ready& ready,
       }
       id = e.id;
       request = &it->second;
+      // An evicted id, sent before this rank saw the eviction (it has not acknowledged every
+      // eviction yet, and its name no longer maps to this id): the name gets an id again, which
+      // every rank learns with the next batch.
+      if (evictions_seen_[static_cast<size_t>(rank)] < evictions_) {
+        auto live = ids_by_name_.find(it->second.name);
+        if (live == ids_by_name_.end() || live->second != e.id) {
+          TensorRequest described = it->second;
+          id = id_for(described.name);
+          request = &(known[id] = std::move(described));
+        }
+      }
     }
     if (!departure_.empty()) {
       fail_id(id, StatusCode::kAborted, "tensor '" + request->name + "': " + departure_);
@@ -483,7 +487,7 @@ std::vector<Outgoing> CoordinatorService::flush(Clock::time_point now, bool forc
     // Nothing else is on its way as far as the readiness table can tell. A tensor with a learned
     // bucket still waits for the rest of its bucket (at most the cycle time): the framework has
     // not submitted them yet, and sending now would cost a second plan this step.
-    const bool nothing_pending = !table_.has_partial_allreduce();
+    const bool nothing_pending = !all && !table_.has_partial_allreduce();
     std::vector<ReadyTensor> release, keep;
     for (ReadyTensor& t : held_) {
       // A tensor goes when its learned bucket is complete, when it has waited the cycle time,

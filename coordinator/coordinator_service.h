@@ -146,19 +146,15 @@ class CoordinatorService {
   std::string departure_;                   // why the job can no longer run collectives
   uint64_t next_seq_ = 0;
   // Id cache (ServiceOptions::cache_capacity).
-  struct Retiring {
-    uint32_t id;
-    uint64_t ordinal;  // 1-based position among all evictions ever announced
-  };
   uint64_t use_clock_ = 0;
-  std::deque<Retiring> retiring_;           // announced, not yet forgotten by every rank
-  std::unordered_set<uint32_t> retiring_ids_;
+  // Announced, not yet forgotten by every rank, in eviction order: the last is eviction number
+  // evictions_, the first number evictions_ - size() + 1.
+  std::deque<uint32_t> retiring_;
   std::vector<uint64_t> evictions_seen_;    // per rank: evictions it has acknowledged
   uint64_t evictions_ = 0;                  // evictions announced or about to be
   std::vector<uint32_t> evicted_;           // not yet announced
   std::vector<uint32_t> free_ids_;          // forgotten everywhere: reusable
-  size_t evict_events_ = 0;                 // new names and completed rounds since the last scan
-  bool evict_scanned_ = false;
+  size_t evict_events_;                     // new names and completed rounds since the last scan
 
  public:
   // For tests and quorum-info: names holding an id now, and ids still being forgotten.

@@ -216,8 +216,7 @@ void Engine::send_readiness() {
         deferred_.push_back(std::move(r));
         continue;
       }
-      const bool cuda = r.input.device.kind == Device::Kind::kCuda;  // Device (NCCL) data path
-      if (cuda ? answer_late_device(r) : answer_late(r)) continue;
+      if (answer_late(r)) continue;
     }
     std::string name = r.desc.name;
     pending_.emplace(std::move(name), std::move(r));
@@ -386,8 +385,7 @@ void Engine::execute(const coord::Plan& plan, int64_t received_ns) {
       standing_in_.clear();
       // Requests that arrived for the rounds just stood in for now find their results.
       for (PendingRequest& r : std::exchange(deferred_, {})) {
-        const bool cuda = r.input.device.kind == Device::Kind::kCuda;
-        if (!(cuda ? answer_late_device(r) : answer_late(r))) {
+        if (!answer_late(r)) {
           std::string name = r.desc.name;
           pending_.emplace(std::move(name), std::move(r));
         }

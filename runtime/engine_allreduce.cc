@@ -84,6 +84,7 @@ void Engine::add_to_carry(TensorHistory& h, const void* gradient) {
 }
 
 bool Engine::answer_late(PendingRequest& r) {
+  if (r.input.device.kind == Device::Kind::kCuda) return answer_late_device(r);
   auto it = history_.find(r.desc.name);
   if (it == history_.end() || it->second.stored.empty()) return false;
   TensorHistory& h = it->second;
@@ -206,15 +207,12 @@ Status Engine::run_allreduce(const coord::Plan& plan, std::vector<Slot>& slots) 
       if (!direct && s.elements) ops::cast(s.request->output.data, dtype, data, wire, s.elements);
       s.request->handle->count = gradients;
     }
-    if (s.missing && s.history) {
-      TensorHistory& h = *s.history;
-      if (!s.request) {
-        // Kept for when our framework asks for this round.
-        std::vector<unsigned char> result(s.elements * dtype_size(dtype));
-        if (s.elements) ops::cast(result.data(), dtype, data, wire, s.elements);
-        track_extra_bytes(static_cast<int64_t>(result.size()));
-        h.stored.push_back({std::move(result), gradients});
-      }
+    if (s.missing && s.history && !s.request) {
+      // Kept for when our framework asks for this round.
+      std::vector<unsigned char> result(s.elements * dtype_size(dtype));
+      if (s.elements) ops::cast(result.data(), dtype, data, wire, s.elements);
+      track_extra_bytes(static_cast<int64_t>(result.size()));
+      s.history->stored.push_back({std::move(result), gradients});
     }
     offset += s.elements * esize;
   }

@@ -1,6 +1,8 @@
 #include "runtime/runtime.h"
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 
 #include "runtime/bootstrap.h"
 #include "runtime/logging.h"
@@ -221,14 +223,19 @@ void Runtime::stop_io() {
   if (io_thread_.joinable()) {
     // The io thread ends by itself once the server's last writes and closes are done; a peer
     // that never lets a write finish is cut off after a grace period.
-    std::atomic<bool> done{false};
-    std::thread watchdog([this, &done] {
-      auto deadline = steady_clock::now() + seconds(5);
-      while (!done && steady_clock::now() < deadline) std::this_thread::sleep_for(milliseconds(5));
-      if (!done) io_.stop();
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::thread watchdog([&] {
+      std::unique_lock lk(mu);
+      if (!cv.wait_for(lk, seconds(5), [&] { return done; })) io_.stop();
     });
     io_thread_.join();
-    done = true;
+    {
+      std::lock_guard lk(mu);
+      done = true;
+    }
+    cv.notify_one();
     watchdog.join();
   }
 }

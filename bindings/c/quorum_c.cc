@@ -52,6 +52,7 @@ Status invalid(const char* name, const std::string& what) {
 // runtime validates the rest (null data, negative dimensions, ...) with the same message style.
 Status host_tensor(const char* name, const void* data, int dtype, const int64_t* shape, int ndim,
                    quorum::Tensor* out) {
+  if (!name) return invalid("(null)", "the name is NULL");
   if (dtype < 0 || dtype >= quorum::kNumDataTypes) {
     return invalid(name, "unsupported dtype value " + std::to_string(dtype));
   }
@@ -84,7 +85,6 @@ quorum_handle* rejected(Status s, quorum_done_fn done, void* user_data) {
 
 quorum_handle* wrap(quorum::Handle h) { return new (std::nothrow) quorum_handle{std::move(h), {}}; }
 
-const char* safe_name(const char* name) { return name ? name : "(null)"; }
 
 }  // namespace
 
@@ -139,7 +139,6 @@ quorum_handle* quorum_allreduce(const char* name, const void* input, void* outpu
                                 quorum_dtype dtype, const int64_t* shape, int ndim, quorum_op op,
                                 quorum_done_fn done, void* user_data) {
   try {
-    if (!name) return rejected(invalid(safe_name(name), "the name is NULL"), done, user_data);
     quorum::Tensor in, out;
     Status s = host_tensor(name, input, dtype, shape, ndim, &in);
     if (s.is_ok()) s = host_tensor(name, output, dtype, shape, ndim, &out);
@@ -158,7 +157,6 @@ quorum_handle* quorum_broadcast(const char* name, void* data, quorum_dtype dtype
                                 const int64_t* shape, int ndim, int root, quorum_done_fn done,
                                 void* user_data) {
   try {
-    if (!name) return rejected(invalid(safe_name(name), "the name is NULL"), done, user_data);
     quorum::Tensor t;
     Status s = host_tensor(name, data, dtype, shape, ndim, &t);
     if (!s.is_ok()) return rejected(std::move(s), done, user_data);
@@ -172,7 +170,6 @@ quorum_handle* quorum_allgather(const char* name, const void* input, quorum_dtyp
                                 const int64_t* shape, int ndim, quorum_alloc_fn allocate,
                                 void* alloc_data, quorum_done_fn done, void* user_data) {
   try {
-    if (!name) return rejected(invalid(safe_name(name), "the name is NULL"), done, user_data);
     quorum::Tensor t;
     Status s = host_tensor(name, input, dtype, shape, ndim, &t);
     if (s.is_ok() && !allocate) s = invalid(name, "allgather needs an output allocator");

@@ -100,8 +100,9 @@ void broadcast_all(const std::vector<at::Tensor>& params, const std::vector<std:
     }
   }
   if (!first.is_ok()) {
-    throw Error(first.code(), std::string(what) + ": parameter '" + names[first_index] + "' (#" +
-                                  std::to_string(first_index) + "): " + first.message());
+    throw Error(first.code(), std::string(what) + ": " +
+                                  torch_binding::subject(names[first_index], first_index) + ": " +
+                                  first.message());
   }
   for (const at::Tensor& p : params) p.unsafeGetTensorImpl()->bump_version();
 }

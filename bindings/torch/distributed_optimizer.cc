@@ -26,7 +26,6 @@ struct DistributedOptimizer::State {
     Handle handle;
     bool pending = false;  // enqueued since the last synchronize()
     unsigned hook = 0;
-    bool hooked = false;
   };
   ReduceOp op = ReduceOp::kAverage;
   std::mutex mu;  // pending/handle: hooks may run on autograd's threads
@@ -37,8 +36,8 @@ struct DistributedOptimizer::State {
     std::lock_guard lk(mu);
     if (p.pending) {
       throw Error(StatusCode::kFailedPrecondition,
-                  "DistributedOptimizer: parameter '" + p.name + "' (#" + std::to_string(i) +
-                      ") got a second gradient before step(); one backward() per step() is "
+                  "DistributedOptimizer: " + torch_binding::subject(p.name, i) +
+                      " got a second gradient before step(); one backward() per step() is "
                       "supported");
     }
     {
@@ -58,8 +57,8 @@ struct DistributedOptimizer::State {
       Status s = wait(p.handle);
       p.pending = false;
       if (!s.is_ok() && first.is_ok()) {
-        first = Status(s.code(), "DistributedOptimizer: gradient of parameter '" + p.name + "' (#" +
-                                     std::to_string(i) + "): " + s.message());
+        first = Status(s.code(), "DistributedOptimizer: gradient of " +
+                                     torch_binding::subject(p.name, i) + ": " + s.message());
       }
     }
     return first;
@@ -102,18 +101,19 @@ DistributedOptimizer::DistributedOptimizer(std::shared_ptr<::torch::optim::Optim
     p.name = names[i];
     p.tensor_name = options.prefix + "." + std::to_string(i);
     if (!p.tensor.requires_grad()) continue;  // frozen on every rank (checked above)
-    p.buffer = at::empty(p.tensor.sizes(), p.tensor.options().requires_grad(false));
-    p.view = view_of(p.buffer, what);
+    // The buffer is set last: a defined buffer means the hook is registered.
+    at::Tensor buffer = at::empty(p.tensor.sizes(), p.tensor.options().requires_grad(false));
+    p.view = view_of(buffer, what);
     State* state = state_.get();
     p.hook =
         p.tensor.register_hook([state, i](const at::Tensor& grad) { state->on_grad(i, grad); });
-    p.hooked = true;
+    p.buffer = std::move(buffer);
   }
 }
 
 DistributedOptimizer::~DistributedOptimizer() {
   for (State::Param& p : state_->params) {
-    if (p.hooked) p.tensor.remove_hook(p.hook);
+    if (p.buffer.defined()) p.tensor.remove_hook(p.hook);  // hooked
   }
   std::lock_guard lk(state_->mu);
   (void)state_->wait_all();  // the engine may still write the buffers
@@ -122,7 +122,7 @@ DistributedOptimizer::~DistributedOptimizer() {
 void DistributedOptimizer::synchronize() {
   std::lock_guard lk(state_->mu);
   for (State::Param& p : state_->params) {
-    if (!p.hooked || p.pending) continue;
+    if (!p.buffer.defined() || p.pending) continue;  // not hooked, or done
     p.buffer.zero_();  // no gradient here this step: contribute nothing, but take part
     p.handle = enqueue_allreduce(p.tensor_name, p.view, p.view, state_->op);
     p.pending = true;
@@ -131,7 +131,7 @@ void DistributedOptimizer::synchronize() {
   if (!s.is_ok()) throw Error(s);
   at::NoGradGuard no_grad;
   for (State::Param& p : state_->params) {
-    if (!p.hooked) continue;
+    if (!p.buffer.defined()) continue;  // not hooked
     at::Tensor& grad = p.tensor.mutable_grad();
     if (grad.defined()) {
       grad.copy_(p.buffer);

@@ -66,15 +66,15 @@ std::string disagreement(const std::string& field,
   return s;
 }
 
-std::string subject(const ParamDesc& p, size_t index) {
-  return "parameter '" + p.name + "' (#" + std::to_string(index) + ")";
-}
-
 Status mismatch(std::string_view what, const std::string& message) {
   return Status(StatusCode::kMismatch, std::string(what) + ": " + message);
 }
 
 }  // namespace
+
+std::string subject(const std::string& name, size_t index) {
+  return "parameter '" + name + "' (#" + std::to_string(index) + ")";
+}
 
 std::string shape_string(const std::vector<int64_t>& shape) {
   std::string s = "[";
@@ -156,7 +156,7 @@ Status compare(const std::vector<ParamList>& lists, std::string_view what) {
         }
         std::string where = ranks.size() < per_rank.size() ? " on " + rank_list(ranks) : "";
         return Status(StatusCode::kInvalidArgument,
-                      std::string(what) + ": " + subject(p, i) + where + ": " + p.problem);
+                      std::string(what) + ": " + subject(p.name, i) + where + ": " + p.problem);
       }
     }
   }
@@ -186,22 +186,22 @@ Status compare(const std::vector<ParamList>& lists, std::string_view what) {
     std::string at = "parameter #" + std::to_string(i);
     if (differs(names)) return mismatch(what, at + ": " + disagreement("named", names));
     if (differs(dtypes))
-      return mismatch(what, subject(p0, i) + ": " + disagreement("dtype", dtypes));
+      return mismatch(what, subject(p0.name, i) + ": " + disagreement("dtype", dtypes));
     if (differs(shapes))
-      return mismatch(what, subject(p0, i) + ": " + disagreement("shape", shapes));
+      return mismatch(what, subject(p0.name, i) + ": " + disagreement("shape", shapes));
     if (differs(grads)) {
-      return mismatch(what, subject(p0, i) + ": " + disagreement("requires_grad", grads));
+      return mismatch(what, subject(p0.name, i) + ": " + disagreement("requires_grad", grads));
     }
   }
   for (size_t r = 0; r < per_rank.size(); ++r) {
     if (per_rank[r].size() != shortest) {
       const ParamDesc& extra = per_rank[r][shortest];
-      return mismatch(what,
-                      "parameter lists differ across ranks: " + disagreement("count", counts) +
-                          "; the first parameter not on "
-                          "every rank is " +
-                          subject(extra, shortest) + " " + shape_string(extra.shape) + " on rank " +
-                          std::to_string(r));
+      return mismatch(
+          what, "parameter lists differ across ranks: " + disagreement("count", counts) +
+                    "; the first parameter not on "
+                    "every rank is " +
+                    subject(extra.name, shortest) + " " + shape_string(extra.shape) + " on rank " +
+                    std::to_string(r));
     }
   }
   return Status::ok();

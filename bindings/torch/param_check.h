@@ -43,6 +43,8 @@ Status decode(std::string_view bytes, ParamList* list);
 
 // "[64,16]"
 std::string shape_string(const std::vector<int64_t>& shape);
+// "parameter 'fc.weight' (#3)": how every message names a parameter.
+std::string subject(const std::string& name, size_t index);
 
 // Compares every rank's list (per_rank[r] is rank r's). OK when all ranks agree on the
 // settings, can use their parameters and agree on count, names, dtypes, shapes and

@@ -2,6 +2,8 @@
 // build, with or without CUDA.
 #include "ops/nccl/device_dtypes.h"
 
+#include "ops/kernels.h"
+
 namespace quorum::ops {
 namespace {
 
@@ -12,9 +14,7 @@ bool floating(DataType t) {
 
 }  // namespace
 
-DataType device_accumulate_dtype(DataType t) {
-  return (t == DataType::kF16 || t == DataType::kBF16) ? DataType::kF32 : t;
-}
+DataType device_accumulate_dtype(DataType t) { return wire_dtype(t); }  // as on the host
 
 DataType device_wire_dtype_for(DataType t, DataType compression) {
   if (!floating(t)) return t;

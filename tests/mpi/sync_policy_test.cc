@@ -134,8 +134,6 @@ TEST(Rank0, DecidesTheMode) {
   ASSERT_TRUE(flush().is_ok());
 }
 
-// Rounds of one tensor with `slow(round)` deciding who sleeps `straggle_ms` (others 1 ms);
-// returns whether the job was in bounded mode at the end.
 // Runs `rounds` steps in which rank slow(k) sleeps `straggle_ms` and the others `base_ms`;
 // true when every rank is in bounded mode at the end.
 bool run_phase(const char* name, int rounds, double straggle_ms, const std::function<int(int)>& slow,
