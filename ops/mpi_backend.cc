@@ -8,6 +8,7 @@
 #include <string>
 #include <thread>
 
+#include "ops/backoff.h"
 #include "ops/p2p_allreduce.h"
 
 namespace quorum::ops {
@@ -70,12 +71,10 @@ void reset_abandoned() {
 }
 
 Status wait_request(MPI_Request& request, const std::function<void()>& progress) {
-  using namespace std::chrono_literals;
-  // Short collectives finish within a few polls; yield first so a 4 KiB allreduce stays in the
-  // tens of microseconds, then sleep so a long one costs almost no CPU.
-  constexpr int kYieldPolls = 200;
-  auto pause = 1us;
-  for (int polls = 0;; ++polls) {
+  // Short collectives finish within a few polls, so a 4 KiB allreduce stays in the tens of
+  // microseconds; sleeps of at most 8 us after that keep a long one nearly free of CPU.
+  Backoff backoff(std::chrono::microseconds(8));
+  for (;;) {
     int done = 0;
     int err = MPI_Test(&request, &done, MPI_STATUS_IGNORE);
     if (err != MPI_SUCCESS) return mpi_status(err, "MPI_Test");
@@ -85,12 +84,7 @@ Status wait_request(MPI_Request& request, const std::function<void()>& progress)
       std::lock_guard lk(g_abandon_mu);
       return Status(StatusCode::kAborted, "collective abandoned: " + g_abandon_reason);
     }
-    if (polls < kYieldPolls) {
-      std::this_thread::yield();
-    } else {
-      std::this_thread::sleep_for(pause);
-      pause = std::min<std::chrono::microseconds>(pause * 2, 8us);
-    }
+    backoff.pause();
   }
 }
 

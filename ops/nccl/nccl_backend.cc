@@ -7,6 +7,7 @@
 #include <optional>
 #include <thread>
 
+#include "ops/backoff.h"
 #include "ops/mpi_backend.h"
 #include "ops/nccl/pack_kernels.h"
 
@@ -118,24 +119,8 @@ bool finalize_and_destroy(ncclComm_t comm) {
   return true;
 }
 
-// Polling back-off: a few yields (short collectives end within microseconds), then sleeps
-// growing to tens of microseconds, so a long collective costs almost no CPU.
-class Backoff {
- public:
-  void pause() {
-    using namespace std::chrono_literals;
-    if (polls_++ < 200) {
-      std::this_thread::yield();
-      return;
-    }
-    std::this_thread::sleep_for(sleep_);
-    sleep_ = std::min<std::chrono::microseconds>(sleep_ * 2, 50us);
-  }
-
- private:
-  int polls_ = 0;
-  std::chrono::microseconds sleep_{1};
-};
+// Longest sleep between polls of a device collective (ops::Backoff).
+constexpr std::chrono::microseconds kDevicePauseCap{50};
 
 }  // namespace
 
@@ -291,7 +276,7 @@ Status NcclBackend::communicator(Device& d, Algorithm algorithm, ncclComm_t* out
     }
     if (!comm) return Status(StatusCode::kInternal, what + ": NCCL returned no communicator");
     const auto deadline = std::chrono::steady_clock::now() + kPinnedInitLimit;
-    Backoff backoff;
+    Backoff backoff(kDevicePauseCap);
     for (;;) {
       ncclResult_t q = ncclCommGetAsyncError(comm, &state);
       if (q != ncclSuccess) state = q;
@@ -323,7 +308,7 @@ Status NcclBackend::communicator(Device& d, Algorithm algorithm, ncclComm_t* out
 }
 
 Status NcclBackend::settle(Device& d, ncclComm_t comm, const std::string& what) {
-  Backoff backoff;
+  Backoff backoff(kDevicePauseCap);
   for (;;) {
     ncclResult_t state = ncclInProgress;
     ncclResult_t r = ncclCommGetAsyncError(comm, &state);
@@ -341,7 +326,7 @@ Status NcclBackend::settle(Device& d, ncclComm_t comm, const std::string& what) 
 Status NcclBackend::finish(Device& d, cudaEvent_t event, ncclComm_t comm,
                            const std::string& what) {
   QUORUM_RETURN_IF_ERROR(cuda_status(cudaEventRecord(event, d.stream), what + " (event record)"));
-  Backoff backoff;
+  Backoff backoff(kDevicePauseCap);
   for (;;) {
     cudaError_t e = cudaEventQuery(event);
     if (e == cudaSuccess) return Status::ok();
@@ -377,7 +362,7 @@ Status NcclBackend::fail(Device* d, Status s) {
 void NcclBackend::drain(Device& d) {
   cudaSetDevice(d.ordinal);
   if (cudaEventRecord(d.done, d.stream) == cudaSuccess) {
-    Backoff backoff;
+    Backoff backoff(kDevicePauseCap);
     while (cudaEventQuery(d.done) == cudaErrorNotReady) backoff.pause();
   } else {
     cudaStreamSynchronize(d.stream);
