@@ -46,21 +46,25 @@ struct ReadyEntry {
   std::optional<TensorRequest> full;
   uint32_t id = 0;
   int64_t dim0 = 0;
+  bool operator==(const ReadyEntry&) const = default;
 };
 
 struct Hello {
   int32_t rank = 0;
   int32_t size = 0;
   std::string token;
+  bool operator==(const Hello&) const = default;
 };
 struct Welcome {
   int64_t coordinator_clock_ns = 0;
+  bool operator==(const Welcome&) const = default;
 };
 struct Ready {
   std::vector<ReadyEntry> entries;
   // How many evicted ids (PlanBatch::evicted, counted over the connection's life) this rank has
   // forgotten when it sent this message; entries never name those ids.
   uint64_t evictions_seen = 0;
+  bool operator==(const Ready&) const = default;
 };
 
 // kFold reduces every rank's carry of late gradients (see "Sync modes" in DESIGN.md) and hands
@@ -103,18 +107,28 @@ struct PlanBatch {
   // Ids the coordinator no longer keeps (QUORUM_CACHE_CAPACITY): after running this batch's
   // plans a rank forgets them, and describes their names in full if they come back.
   std::vector<uint32_t> evicted;
+  bool operator==(const PlanBatch&) const = default;
 };
-struct Goodbye {};
-struct GoodbyeAck {};
+struct Goodbye {
+  bool operator==(const Goodbye&) const = default;
+};
+struct GoodbyeAck {
+  bool operator==(const GoodbyeAck&) const = default;
+};
 // A rank called flush(): once every rank has, carries are folded (kFold plans) and kFlushDone.
-struct Flush {};
+struct Flush {
+  bool operator==(const Flush&) const = default;
+};
 // Liveness, both ways, about once a second.
-struct Heartbeat {};
+struct Heartbeat {
+  bool operator==(const Heartbeat&) const = default;
+};
 // The coordinator declares a rank failed (vanished or silent past QUORUM_FAILURE_TIMEOUT_SEC):
 // every engine abandons collectives in flight and fails what is pending.
 struct PeerFailed {
   int32_t rank = 0;
   std::string reason;
+  bool operator==(const PeerFailed&) const = default;
 };
 
 using Message =
