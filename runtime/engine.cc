@@ -529,6 +529,9 @@ Stats Engine::stats() const {
   s.folded = folded_.load();
   s.bounded_peak_bytes = static_cast<uint64_t>(extra_peak_.load());
   s.bounded_mode = bounded_now_.load();
+  s.allreduce_native = by_algorithm_[static_cast<size_t>(ops::Algorithm::kNative)].load();
+  s.allreduce_ring = by_algorithm_[static_cast<size_t>(ops::Algorithm::kRing)].load();
+  s.allreduce_tree = by_algorithm_[static_cast<size_t>(ops::Algorithm::kTree)].load();
   return s;
 }
 

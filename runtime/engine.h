@@ -9,6 +9,7 @@
 // Threads: submit() and stop() from any thread; everything else runs on the engine thread.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <deque>
 #include <mutex>
@@ -183,6 +184,7 @@ class Engine {
   std::atomic<uint64_t> steps_{0}, plans_{0}, tensors_{0}, fused_{0}, errors_{0}, bytes_{0};
   std::atomic<int64_t> collective_ns_{0}, negotiation_ns_{0};
   std::atomic<uint64_t> late_answered_{0}, folded_{0}, bounded_plans_{0};
+  std::array<std::atomic<uint64_t>, ops::kNumAlgorithms> by_algorithm_{};  // host allreduce plans
   std::atomic<int64_t> extra_bytes_{0}, extra_peak_{0};
 
   // Device (NCCL) data path (engine_device.cc): plans whose device is CUDA. Engine thread only.

@@ -183,6 +183,7 @@ Status Engine::run_allreduce(const coord::Plan& plan, std::vector<Slot>& slots) 
     int64_t t0 = Timeline::now_ns();
     timed(plan, n * esize, requests,
           [&] { return opt_.host_backend->allreduce(buf, n, wire, op, algorithm); }, &status);
+    if (status.is_ok()) by_algorithm_[static_cast<size_t>(algorithm)].fetch_add(1);
     if (status.is_ok() && opt_.on_allreduce_timed) {
       opt_.on_allreduce_timed(algorithm, n * esize,
                               static_cast<double>(Timeline::now_ns() - t0) * 1e-9);
@@ -245,6 +246,7 @@ Status Engine::run_fold(const coord::Plan& plan) {
         },
         &status);
   QUORUM_RETURN_IF_ERROR(status);
+  by_algorithm_[plan.algorithm].fetch_add(1);
   auto gradients = static_cast<int64_t>(read_count(buf.data() + h.elements * esize, wire, 0));
   if (plan.op == ReduceOp::kAverage && gradients > 0 && h.elements) {
     ops::divide(buf.data(), h.elements, wire, static_cast<double>(gradients));

@@ -14,6 +14,8 @@ namespace {
 
 constexpr const char* kClosing = "\n]}\n";
 constexpr size_t kClosingBytes = 4;
+// Writes within one page of the file are all-or-nothing even under SIGKILL.
+constexpr uint64_t kPageBytes = 4096;
 // Kept free under the size cap for the truncation and drop markers.
 constexpr size_t kMarkerRoom = 600;
 // How often the writer appends what was recorded (a killed run loses at most this much).
@@ -175,12 +177,34 @@ void Timeline::record(TimelineEvent&& e) {
   dropped_.fetch_add(1, std::memory_order_relaxed);
 }
 
-void Timeline::append(const std::string& body) {
+bool Timeline::write_at_end(std::string_view events) {
   // One pwrite replaces the old closing bracket with the new events and a new closing bracket.
-  std::string chunk = body + kClosing;
-  if (::pwrite(fd_, chunk.data(), chunk.size(), static_cast<off_t>(end_)) ==
+  std::string chunk(events);
+  chunk += kClosing;
+  if (::pwrite(fd_, chunk.data(), chunk.size(), static_cast<off_t>(end_)) !=
       static_cast<ssize_t>(chunk.size())) {
-    end_ += body.size();
+    return false;
+  }
+  end_ += events.size();
+  return true;
+}
+
+void Timeline::append(const std::string& body) {
+  // The end of the event that starts at `from`.
+  auto event_end = [&](size_t from) {
+    const size_t next = body.find(",\n", from + 2);
+    return next == std::string::npos ? body.size() : next;
+  };
+  size_t pos = 0;
+  while (pos < body.size()) {
+    const uint64_t room = kPageBytes - end_ % kPageBytes;  // bytes left in end_'s page
+    size_t stop = event_end(pos);  // at least one event, even one that crosses the page
+    for (size_t next; stop < body.size() &&
+                      (next = event_end(stop)) - pos + kClosingBytes <= room;) {
+      stop = next;
+    }
+    if (!write_at_end(std::string_view(body).substr(pos, stop - pos))) return;  // counted lost
+    pos = stop;
   }
 }
 

@@ -1,7 +1,10 @@
 // Per-rank Chrome-trace timeline (format: docs/timeline-format.md). record() never blocks: it
 // puts the event on a bounded queue (or counts it as dropped when the queue is full or the size
-// cap was reached); a writer thread renders events to JSON and appends them with one pwrite()
-// per batch that also rewrites the closing "]}", so the file is valid JSON at every moment.
+// cap was reached); a writer thread renders events to JSON and appends them with pwrite()s
+// that each also rewrite the closing "]}", so the file is valid JSON at every moment. A kill
+// can cut a write short only where it crosses a page boundary of the file (the kernel checks
+// for fatal signals between pages), so each write holds the whole events that fit in the page
+// it starts in; only a write of a single event may cross into the next page.
 // record() is thread-safe; stop() (or the destructor) drains, notes drops in the file, closes.
 #pragma once
 
@@ -11,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <variant>
 #include <vector>
@@ -66,7 +70,9 @@ class Timeline {
  private:
   Timeline() = default;
   void run();
+  // `body`: events, each starting with ",\n" (the only raw newlines rendered JSON contains).
   void append(const std::string& body);
+  bool write_at_end(std::string_view events);  // events + closing at end_; false if it failed
 
   std::string file_;
   int fd_ = -1;

@@ -26,19 +26,31 @@ fi
 python3 - "${logs[@]}" <<'PY' || true
 import json, sys
 total = {"OK": 0, "FAIL": 0, "SKIP": 0}
+failed = []  # (label, record) of every test that did not pass or skip
+per_run = []  # (label, counts)
 for arg in sys.argv[1:]:
     label, path = arg.split("=", 1)
     counts = {"OK": 0, "FAIL": 0, "SKIP": 0}
     try:
         for line in open(path):
-            r = json.loads(line).get("result", "")
+            rec = json.loads(line)
+            r = rec.get("result", "")
             if r in counts: counts[r] += 1
             elif r: counts["FAIL"] += 1
+            if r and r not in ("OK", "SKIP", "EXPECTEDFAIL"): failed.append((label, rec))
     except OSError:
         counts["FAIL"] += 1  # the run did not get as far as testing
+        failed.append((label, {"name": path, "result": "NOT RUN", "stdout": ""}))
     for k in total: total[k] += counts[k]
-    if len(sys.argv) > 2:
-        print(f"{label}: {counts['OK']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
+    per_run.append((label, counts))
+# Failures again at the very end, with the tail of their output, so that a log cut to its last
+# lines still says what broke.
+for label, rec in failed:
+    print(f"--- {label}: {rec.get('name')} {rec.get('result')} after {rec.get('duration', 0):.1f} s")
+    for text in (rec.get("stdout") or "").splitlines()[-20:]:
+        print(f"    {text}")
+for label, counts in per_run if len(per_run) > 1 else []:
+    print(f"{label}: {counts['OK']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
 print(f"{total['OK']} passed, {total['FAIL']} failed, {total['SKIP']} skipped")
 PY
 exit $rc

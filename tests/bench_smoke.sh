@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# quorum-bench end to end on 2 ranks: a short sweep and a short synthetic training run must
-# exit 0 (every element verified), print their tables, and write their --json files.
+# quorum-bench end to end on 2 ranks: a short sweep, a short synthetic training run and a short
+# algorithm comparison must exit 0 (every element verified), print their tables, and write
+# their --json files.
 set -euo pipefail
 mpiexec=$1 bench=$2
 dir=$(mktemp -d)
@@ -32,4 +33,19 @@ for v in quorum mpi-per-tensor mpi-fused ideal; do expect train "^ $v "; done
 expect train '^# control plane per step'
 expect train '^# all results verified'
 grep -q '"verified": true' "$dir/train.json" || { echo "train.json: not verified"; exit 1; }
+run algos algos --min 4K --max 16K --rounds 2 --reps 3 --warmup 20
+expect algos '^#  *size  *count | *auto_us  *native_us  *ring_us  *tree_us | *best  *auto/best'
+expect algos '^ *16384 '
+expect algos '^# auto against the best fixed algorithm: at most '
+expect algos '^# all results verified'
+# Every timed auto repetition ran one plan, counted under the algorithm auto chose for it.
+python3 - "$dir/algos.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["verified"], "algos.json: not verified"
+for row in j["results"]:
+    plans = sum(row["auto_plans"].values())
+    assert plans == 2 * 3, f"{row['bytes']} bytes: auto ran {plans} plans, expected 6"
+    assert all(len(s["rounds_us"]) == 2 for s in row["settings"].values()), row
+PY
 echo "quorum-bench smoke: ok"

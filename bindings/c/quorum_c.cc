@@ -25,7 +25,7 @@ using quorum::StatusCode;
 static_assert(static_cast<int>(quorum::DataType::kU8) == QUORUM_U8);
 static_assert(static_cast<int>(quorum::ReduceOp::kProduct) == QUORUM_PRODUCT);
 static_assert(static_cast<int>(StatusCode::kUnimplemented) == QUORUM_UNIMPLEMENTED);
-static_assert(sizeof(quorum_stats) == 13 * 8 + 8, "quorum_stats only ever grows at the end");
+static_assert(sizeof(quorum_stats) == 13 * 8 + 8 + 3 * 8, "quorum_stats only ever grows at the end");
 
 void copy_message(const std::string& msg, char* err, size_t err_len) {
   if (!err || err_len == 0) return;
@@ -263,6 +263,9 @@ int quorum_get_stats(quorum_stats* out, size_t size) {
   c.folded = s.folded;
   c.bounded_peak_bytes = s.bounded_peak_bytes;
   c.bounded_mode = s.bounded_mode ? 1 : 0;
+  c.allreduce_native = s.allreduce_native;
+  c.allreduce_ring = s.allreduce_ring;
+  c.allreduce_tree = s.allreduce_tree;
   std::memcpy(out, &c, size < sizeof c ? size : sizeof c);
   return QUORUM_OK;
 }

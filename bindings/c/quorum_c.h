@@ -180,6 +180,10 @@ typedef struct {
   uint64_t folded;
   uint64_t bounded_peak_bytes;
   int32_t bounded_mode;
+  /* host allreduce plans run by each algorithm (what QUORUM_ALGO=auto chose) */
+  uint64_t allreduce_native;
+  uint64_t allreduce_ring;
+  uint64_t allreduce_tree;
 } quorum_stats;
 /* Fills the first `size` bytes of `*out` (all zero when not initialised). Returns
  * QUORUM_INVALID_ARGUMENT for a NULL `out`. */

@@ -3,15 +3,20 @@
 # mpiexec runs with -disable-auto-cleanup so that survivors are not simply killed by the
 # launcher (its default). A stopped rank: both survivors must report a failure naming it within
 # the bound, and exit. A killed rank: MPICH/UCX may itself terminate survivors that are inside
-# MPI progress when the dead peer is noticed, so fewer (or no) survivors may report; none may
-# report anything else, rank 0 must have logged the lost rank when no survivor reports, and the
-# whole job must end within the bound (no hang).
+# MPI progress when the dead peer is noticed, before quorum notices anything (seen in about 1
+# run in 5 here, more often on a loaded machine). Such a run shows nothing of quorum: it is
+# tried again, up to 3 times; a run that does show something must show the right thing
+# (survivors naming the dead rank, or rank 0 logging the lost rank), every run must end within
+# the bound (no hang), and no survivor may report anything else.
 set -uo pipefail
 mpiexec=$1 victim=$2
 export QUORUM_FAILURE_TIMEOUT_SEC=2
 bound=12   # seconds: 2 s timeout + 1 s coordinator tick + slack for a loaded 2-core machine
-status=0
-for mode in stop kill kill0; do
+attempts=3
+
+# One run of `mode`; prints what it saw. Returns 0 right, 1 wrong, 2 nothing of quorum to judge.
+attempt() {
+  local mode=$1 out launcher start pid expect survivors n need ok=1 evidence=1
   out=$(mktemp)
   setsid "$mpiexec" -disable-auto-cleanup -n 3 "$victim" "$mode" >"$out" 2>&1 &
   launcher=$!
@@ -34,15 +39,10 @@ for mode in stop kill kill0; do
   esac
   survivors=$(grep '^SURVIVOR' "$out")
   n=$(grep -c '^SURVIVOR' "$out")
-  ok=1
-  # stop: both survivors report. kill and kill0: MPICH/UCX may terminate survivors itself when
-  # the dead peer is noticed inside MPI progress (seen for both survivors in about 1 run in 5
-  # here), so none need report; then the coordinator must still have seen the death (kill) and
-  # the job must end in time.
-  case $mode in stop) need=2 ;; kill) need=0 ;; kill0) need=0 ;; esac
+  case $mode in stop) need=2 ;; *) need=0 ;; esac
   [ "$n" -ge "$need" ] || ok=0
-  if [ "$mode" = kill ] && [ "$n" -eq 0 ]; then
-    grep -q "lost control connection of rank 2" "$out" || ok=0
+  if [ "$mode" = kill ] && [ "$n" -eq 0 ] && ! grep -q "lost control connection of rank 2" "$out"; then
+    evidence=0
   fi
   [ $(( $(date +%s) - start )) -le $((bound + 20)) ] || ok=0
   while read -r line; do
@@ -51,14 +51,32 @@ for mode in stop kill kill0; do
     secs=$(sed -n 's/.*failed after \([0-9.]*\) s.*/\1/p' <<<"$line")
     awk -v s="$secs" -v b="$bound" 'BEGIN { exit !(s < b) }' || ok=0
   done <<<"$survivors"
-  if [ $ok -eq 1 ]; then
-    echo "$mode: ok"
-    sed 's/^/  /' <<<"$survivors"
-  else
+  local rc=0
+  if [ $ok -eq 0 ]; then
     echo "$mode: FAILED (expected $need+ survivors mentioning '$expect' within $bound s)"
     sed 's/^/  | /' "$out"
-    status=1
+    rc=1
+  elif [ $evidence -eq 0 ]; then
+    echo "$mode: MPICH ended the job before quorum reported anything; trying again"
+    sed 's/^/  | /' "$out"
+    rc=2
+  else
+    echo "$mode: ok"
+    sed 's/^/  /' <<<"$survivors"
   fi
   rm -f "$out"
+  return $rc
+}
+
+status=0
+for mode in stop kill kill0; do
+  for try in $(seq 1 $attempts); do
+    attempt "$mode"
+    rc=$?
+    [ $rc -eq 2 ] && [ "$try" -lt $attempts ] && continue
+    [ $rc -eq 2 ] && echo "$mode: FAILED (no run of $attempts showed quorum noticing the death)"
+    [ $rc -ne 0 ] && status=1
+    break
+  done
 done
 exit $status

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <random>
 #include <thread>
 
@@ -117,6 +118,35 @@ TEST(Allreduce, ManyThreadsDifferentOrderPerRank) {
     ASSERT_EQ(0, std::memcmp(want.data(), bufs[i].data(), n_of(static_cast<int>(i)) * 8)) << i;
   }
   EXPECT_GT(stats().fused_tensors, 0u) << "72 small tensors should have shared fusion buffers";
+}
+
+// stats() counts host allreduce plans by algorithm: a fixed QUORUM_ALGO runs only that one
+// (the mpi_collectives_<algo>_n* tests); auto runs some mix, every plan counted once.
+TEST(Allreduce, StatsCountPlansByAlgorithm) {
+  const Stats before = stats();
+  std::vector<float> x(1000, 1.0f);
+  const Tensor t{x.data(), DataType::kF32, {1000}, Device::host()};
+  for (int k = 0; k < 5; ++k) {
+    ASSERT_TRUE(wait(enqueue_allreduce("algo.count", t, t, ReduceOp::kMax)).is_ok());
+  }
+  const Stats after = stats();
+  const uint64_t native = after.allreduce_native - before.allreduce_native;
+  const uint64_t ring = after.allreduce_ring - before.allreduce_ring;
+  const uint64_t tree = after.allreduce_tree - before.allreduce_tree;
+  if (size() == 1) {
+    EXPECT_EQ(5u, native + ring + tree) << "one rank still runs (and counts) each plan";
+    return;
+  }
+  EXPECT_EQ(5u, native + ring + tree);
+  const char* algo = std::getenv("QUORUM_ALGO");
+  const std::string fixed = algo ? algo : "auto";
+  if (fixed == "native") {
+    EXPECT_EQ(5u, native);
+  } else if (fixed == "ring") {
+    EXPECT_EQ(5u, ring);
+  } else if (fixed == "tree") {
+    EXPECT_EQ(5u, tree);
+  }
 }
 
 TEST(Broadcast, FromEveryRoot) {

@@ -158,8 +158,14 @@ TEST(Auto, EntersUnderTransientStragglersLeavesWhenTheyStopAndOnPersistentOnes) 
   auto transient = [](int k) { return slow_rank(3, k); };
   EXPECT_TRUE(run_phase("transient", 30, 25, transient)) << "did not enter bounded";
   // Quiet steps of 6 ms: with 1 ms steps, scheduling noise alone (4 ranks on 2 busy cores) can
-  // be 10-20% of a step and look like stragglers.
-  EXPECT_FALSE(run_phase("quiet", 30, 0, [](int) { return -1; }, 6)) << "did not return to sync";
+  // be 10-20% of a step and look like stragglers. On a machine loaded by other work it can stay
+  // above the exit share for a window or two even so: up to three quiet phases (every rank
+  // agrees on the mode, so every rank runs the same number).
+  bool still_bounded = true;
+  for (int phase = 0; phase < 3 && still_bounded; ++phase) {
+    still_bounded = run_phase("quiet", 30, 0, [](int) { return -1; }, 6);
+  }
+  EXPECT_FALSE(still_bounded) << "did not return to sync in 90 quiet steps";
   EXPECT_TRUE(run_phase("transient again", 30, 25, transient)) << "did not re-enter bounded";
   EXPECT_FALSE(run_phase("persistent", 40, 25, [](int) { return 1; }))
       << "a persistent straggler must send it back to sync";

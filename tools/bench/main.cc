@@ -4,6 +4,7 @@
 //   quorum-bench sweep [--op allreduce|broadcast|allgather|all] [--min 4] [--max 256M] ...
 //   quorum-bench allreduce --sizes 4K,64M [--reps 20]       the sweep over a list of sizes
 //   quorum-bench train --model resnet50|bert-base|tiny-many [--steps N] [--compute-ms X] ...
+//   quorum-bench algos [--min 4K] [--max 4M] [--rounds 5]   auto against each fixed algorithm
 //
 // Run under mpiexec; rank 0 prints. --json FILE also writes the results as JSON (rank 0).
 // Exit status: 0 verified, 1 a wrong element, a failed quorum call or an unwritable --json,
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "quorum/quorum.h"
+#include "tools/bench/algos.h"
 #include "tools/bench/models.h"
 #include "tools/bench/mpi_types.h"
 #include "tools/bench/report.h"
@@ -67,6 +69,13 @@ struct SweepArgs {
   int reps = 0, warmup = 2;
   double target_ms = 200;
   uint64_t seed = 1;
+};
+
+struct AlgosArgs {
+  std::string min = "4K", max = "4M";
+  size_t factor = 4;
+  std::string dtype = "f32";
+  AlgosOptions options;
 };
 
 struct TrainArgs {
@@ -194,7 +203,9 @@ class Session {
 };
 
 int finish(const std::string& json_path, const nlohmann::json& j, long long wrong) {
-  if (quorum::rank() != 0) return wrong ? kExitWrong : 0;
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);  // quorum may be shut down (algos)
+  if (rank != 0) return wrong ? kExitWrong : 0;
   std::printf("# %s\n", wrong ? "WRONG RESULTS" : "all results verified");
   std::fflush(stdout);
   if (!json_path.empty()) {
@@ -265,6 +276,33 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   train->add_option("--json", json_path, "also write the results as JSON");
 
+  AlgosArgs aa;
+  CLI::App* algos = app.add_subcommand(
+      "algos", "QUORUM_ALGO=auto against native, ring and tree, interleaved in one run");
+  algos->add_option("--min", aa.min, "smallest size in bytes (K/M/G)")
+      ->check(kSize)
+      ->capture_default_str();
+  algos->add_option("--max", aa.max, "largest size in bytes (K/M/G)")
+      ->check(kSize)
+      ->capture_default_str();
+  algos->add_option("--factor", aa.factor, "size multiplier")->capture_default_str();
+  algos->add_option("--dtype", aa.dtype, "element type")->check(kDtype)->capture_default_str();
+  algos->add_option("--rounds", aa.options.rounds, "rounds; each runs every setting once")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  algos->add_option("--reps", aa.options.reps, "timed repetitions per round, size and setting")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  algos->add_option("--warmup", aa.options.warmup,
+                    "untimed repetitions per round, size and setting (auto explores during them)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  algos->add_option("--warmup-s", aa.options.warmup_seconds, "cap on the warm-up's time")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  algos->add_option("--seed", aa.options.seed, "data seed")->capture_default_str();
+  algos->add_option("--json", json_path, "also write the results as JSON");
+
   CLI11_PARSE(app, argc, argv);
 
   // Everything the command line alone can refute, before MPI starts.
@@ -283,6 +321,12 @@ int run(int argc, char** argv) {
           "--straggler: expected rank:probability:slowdown with probability in "
           "[0,1] and slowdown > 0, e.g. 1:0.5:1.5");
     }
+  } else if (algos->parsed()) {
+    parse_dtype(aa.dtype, &aa.options.dtype);
+    const size_t lo = size_of(aa.min), hi = size_of(aa.max);
+    if (lo == 0 || lo > hi) return usage_error("--min must be at least 1 and at most --max");
+    if (aa.factor < 2) return usage_error("--factor must be at least 2");
+    aa.options.sizes = geometric_sizes(lo, hi, aa.factor);
   } else if (std::string e = sweep_options(sa, alias->parsed(), &so); !e.empty()) {
     return usage_error(e);
   }
@@ -306,6 +350,29 @@ int run(int argc, char** argv) {
     }
     const TrainResult r = run_train(to, *model);
     return finish(json_path, train_json(info, *model, r), r.wrong);
+  }
+
+  if (algos->parsed()) {
+    const AlgosOptions& o = aa.options;
+    const RunInfo info = gather_run_info(
+        "algos",
+        {{"sizes", format_size(o.sizes.front()) + " .. " + format_size(o.sizes.back()) + ", x" +
+                       std::to_string(aa.factor)},
+         {"dtype", aa.dtype},
+         {"settings", "QUORUM_ALGO=auto|native|ring|tree, quorum restarted for each; order "
+                      "rotates by round"},
+         {"repetitions", std::to_string(o.rounds) + " rounds x " + std::to_string(o.reps) +
+                             " timed, after up to " + std::to_string(o.warmup) +
+                             " warm-up (at most " + fixed(o.warmup_seconds, 1) + " s)"},
+         {"seed", std::to_string(o.seed)}});
+    if (printer) {
+      std::fputs(header_text(info).c_str(), stdout);
+      std::fflush(stdout);
+    }
+    quorum::shutdown();  // run_algos starts quorum once per setting
+    const MpiTypes mpi;
+    const AlgosResult r = run_algos(o, mpi);
+    return finish(json_path, algos_json(info, r), r.wrong);
   }
 
   const bool list = alias->parsed();

@@ -98,6 +98,29 @@ nlohmann::json sweep_json(const RunInfo& info, const SweepOptions& options,
   return j;
 }
 
+nlohmann::json algos_json(const RunInfo& info, const AlgosResult& result) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const AlgosRow& r : result.rows) {
+    nlohmann::json settings;
+    for (size_t s = 0; s < kAlgoSettings.size(); ++s) {
+      settings[kAlgoSettings[s]] = {{"median_us", r.median_us[s]}, {"rounds_us", r.rounds_us[s]}};
+    }
+    rows.push_back({{"bytes", r.bytes},
+                    {"settings", std::move(settings)},
+                    {"best_fixed", kAlgoSettings[static_cast<size_t>(r.best_fixed)]},
+                    {"auto_over_best", r.auto_ratio},
+                    {"auto_plans",
+                     {{"native", r.auto_plans[0]}, {"ring", r.auto_plans[1]}, {"tree", r.auto_plans[2]}}},
+                    {"warmup", r.warmup},
+                    {"wrong", r.wrong}});
+  }
+  nlohmann::json j = info_json(info);
+  j["results"] = std::move(rows);
+  j["verified"] = result.wrong == 0;
+  j["wrong"] = result.wrong;
+  return j;
+}
+
 nlohmann::json train_json(const RunInfo& info, const Model& model, const TrainResult& r) {
   nlohmann::json variants = nlohmann::json::array();
   const double q = r.variants.empty() ? 0 : r.variants.front().step_ms;

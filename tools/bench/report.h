@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "quorum/types.h"
+#include "tools/bench/algos.h"
 #include "tools/bench/models.h"
 #include "tools/bench/sweep.h"
 #include "tools/bench/train.h"
@@ -32,6 +33,7 @@ std::string header_text(const RunInfo& info);
 
 nlohmann::json sweep_json(const RunInfo& info, const SweepOptions& options,
                           const SweepResult& result);
+nlohmann::json algos_json(const RunInfo& info, const AlgosResult& result);
 nlohmann::json train_json(const RunInfo& info, const Model& model, const TrainResult& result);
 
 // Writes `j` (indented) to `path`.

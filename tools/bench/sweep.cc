@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "quorum/quorum.h"
+#include "tools/bench/checker.h"
 #include "tools/bench/table.h"
 #include "tools/bench/units.h"
 
@@ -35,42 +36,6 @@ Table sweep_table() {
                 {"quorum/mpi", 10, true},
                 {"reps", 5}});
 }
-
-// Counts and describes the wrong repetitions of one case on this rank.
-class Checker {
- public:
-  Checker(const CollectiveCase& c, Collective collective, DataType t, SweepResult* result)
-      : case_(c), collective_(collective), type_(t), result_(result) {}
-
-  void check(const char* impl, int rep, const Status& status) {
-    std::string what;
-    if (!status.is_ok()) {
-      what = "quorum returned an error: " + status.message();
-    } else if (auto m = case_.check()) {
-      what = "element " + std::to_string(m->index) + " is " + m->got + ", expected " + m->want;
-    } else {
-      return;
-    }
-    ++wrong_;
-    if (wrong_ > kReported) return;
-    char where[160];
-    std::snprintf(where, sizeof where, "rank %d: %s %s %zu bytes, %s %d, %s: ", quorum::rank(),
-                  std::string(collective_name(collective_)).c_str(),
-                  std::string(dtype_name(type_)).c_str(), case_.bytes(),
-                  rep < 0 ? "warm-up" : "repetition", rep < 0 ? -rep : rep + 1, impl);
-    result_->errors.push_back(where + what);
-    std::fprintf(stderr, "quorum-bench: %s\n", result_->errors.back().c_str());
-  }
-  long long wrong() const { return wrong_; }
-
- private:
-  static constexpr long long kReported = 3;
-  const CollectiveCase& case_;
-  Collective collective_;
-  DataType type_;
-  SweepResult* result_;
-  long long wrong_ = 0;
-};
 
 // One repetition of both implementations: each starts after a barrier, and its output is
 // verified outside the timed region. Returns {quorum seconds, mpi seconds}.
@@ -105,7 +70,7 @@ SweepRow measure(const SweepOptions& o, Collective collective, size_t bytes, con
   const int rank = quorum::rank(), ranks = quorum::size();
   const uint64_t seed = o.seed * 1000003u + bytes * 7u + static_cast<uint64_t>(collective);
   CollectiveCase c(collective, o.dtype, bytes, seed, rank, ranks, mpi);
-  Checker checker(c, collective, o.dtype, result);
+  Checker checker(c, collective, o.dtype, rank, &result->errors);
 
   const int warmup = o.reps > 0 ? o.warmup : std::max(o.warmup, 1);
   double fastest_warmup = 0;  // the first call of a size pays one-time costs: take the fastest

@@ -116,6 +116,10 @@ struct Stats {
   uint64_t folded = 0;            // late gradients folded in by flush()
   uint64_t bounded_peak_bytes = 0;  // most memory held at once for stored results and carries
   bool bounded_mode = false;      // the mode of the last plan this rank ran (rank 0 decides)
+  // Host allreduce plans run by each algorithm: what QUORUM_ALGO=auto chose, plan by plan.
+  uint64_t allreduce_native = 0;
+  uint64_t allreduce_ring = 0;
+  uint64_t allreduce_tree = 0;
 };
 QUORUM_EXPORT Stats stats();
 

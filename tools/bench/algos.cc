@@ -1,0 +1,202 @@
+#include "tools/bench/algos.h"
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+
+#include "tools/bench/checker.h"
+#include "tools/bench/collective_case.h"
+#include "tools/bench/stats.h"
+#include "tools/bench/table.h"
+#include "tools/bench/units.h"
+
+namespace quorum::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// QUORUM_ALGO as the user set it, put back when the comparison ends.
+class AlgoEnvironment {
+ public:
+  AlgoEnvironment() {
+    if (const char* v = std::getenv("QUORUM_ALGO")) saved_ = v;
+  }
+  ~AlgoEnvironment() {
+    if (saved_) {
+      setenv("QUORUM_ALGO", saved_->c_str(), 1);
+    } else {
+      unsetenv("QUORUM_ALGO");
+    }
+  }
+  static void set(const char* setting) { setenv("QUORUM_ALGO", setting, 1); }
+
+ private:
+  std::optional<std::string> saved_;
+};
+
+// One timed repetition of quorum alone, verified outside the timed region.
+double repetition(CollectiveCase& c, Checker& checker, const char* setting, int rep) {
+  c.prepare_quorum();
+  MPI_Barrier(MPI_COMM_WORLD);
+  const auto t0 = Clock::now();
+  const Status s = c.run_quorum();
+  const double seconds = seconds_since(t0);
+  checker.check(std::string("QUORUM_ALGO=") + setting, rep, s);
+  return seconds;
+}
+
+struct Measured {
+  double median_us = 0;  // slowest rank's, on rank 0
+  std::array<uint64_t, 3> plans{};
+  int warmup = 0;
+};
+
+// One setting at one size: init, warm up, time, shut down.
+Measured measure(const AlgosOptions& o, int setting, CollectiveCase& c, Checker& checker,
+                 std::vector<std::string>* errors) {
+  const char* name = kAlgoSettings[static_cast<size_t>(setting)];
+  AlgoEnvironment::set(name);
+  Measured m;
+  if (Status s = quorum::init(); !s.is_ok()) {
+    errors->push_back(std::string("QUORUM_ALGO=") + name + ": init: " + s.message());
+    checker.check(name, -1, s);
+    return m;
+  }
+  // The first call pays one-time costs (names, ids, buffers); its time on the slowest rank
+  // bounds how many more fit in warmup_seconds, the same count on every rank.
+  const double first = max_everywhere(repetition(c, checker, name, -1));
+  const double fit = std::floor(o.warmup_seconds / std::max(first, 1e-9));
+  m.warmup = 1 + static_cast<int>(std::clamp(fit, 0.0, double(std::max(o.warmup - 1, 0))));
+  for (int i = 1; i < m.warmup; ++i) repetition(c, checker, name, -1 - i);
+  const Stats before = quorum::stats();
+  std::vector<double> us;
+  for (int i = 0; i < o.reps; ++i) us.push_back(repetition(c, checker, name, i) * 1e6);
+  const Stats after = quorum::stats();
+  m.plans = {after.allreduce_native - before.allreduce_native,
+             after.allreduce_ring - before.allreduce_ring,
+             after.allreduce_tree - before.allreduce_tree};
+  m.median_us = max_to_root({median(us)})[0];
+  quorum::shutdown();
+  return m;
+}
+
+Table algos_table() {
+  std::vector<Column> columns = {{"size", 9}, {"count", 10}};
+  for (const char* s : kAlgoSettings) columns.push_back({std::string(s) + "_us", 10, s == kAlgoSettings[0]});
+  columns.push_back({"best", 6, true});
+  columns.push_back({"auto/best", 9});
+  columns.push_back({"auto ran (native/ring/tree)", 27, true});
+  columns.push_back({"warmup", 6});
+  return Table(std::move(columns));
+}
+
+std::vector<std::string> cells(const AlgosRow& r, DataType t) {
+  std::vector<std::string> out = {std::to_string(r.bytes),
+                                  std::to_string(r.bytes / dtype_size(t))};
+  for (double us : r.median_us) out.push_back(fixed(us, 1));
+  out.push_back(kAlgoSettings[static_cast<size_t>(r.best_fixed)]);
+  out.push_back(fixed(r.auto_ratio, 2) + (r.wrong ? "  WRONG" : ""));
+  out.push_back(std::to_string(r.auto_plans[0]) + "/" + std::to_string(r.auto_plans[1]) + "/" +
+                std::to_string(r.auto_plans[2]));
+  out.push_back(std::to_string(r.warmup));
+  return out;
+}
+
+void summarise_row(AlgosRow* row) {
+  for (int s = 0; s < kNumAlgoSettings; ++s) {
+    row->median_us[static_cast<size_t>(s)] = median(row->rounds_us[static_cast<size_t>(s)]);
+  }
+  for (int s = 2; s < kNumAlgoSettings; ++s) {
+    if (row->median_us[static_cast<size_t>(s)] < row->median_us[static_cast<size_t>(row->best_fixed)]) {
+      row->best_fixed = s;
+    }
+  }
+  // Paired within each round, so drift between rounds cancels.
+  std::vector<double> ratios;
+  const auto& autos = row->rounds_us[0];
+  const auto& best = row->rounds_us[static_cast<size_t>(row->best_fixed)];
+  for (size_t r = 0; r < autos.size() && r < best.size(); ++r) {
+    if (best[r] > 0) ratios.push_back(autos[r] / best[r]);
+  }
+  row->auto_ratio = median(ratios);
+}
+
+}  // namespace
+
+AlgosResult run_algos(const AlgosOptions& o, const MpiTypes& mpi) {
+  int rank = 0, ranks = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+  const bool printer = rank == 0;
+  AlgoEnvironment restore;
+  AlgosResult result;
+  std::vector<std::unique_ptr<CollectiveCase>> cases;
+  std::vector<std::unique_ptr<Checker>> checkers;
+  for (size_t bytes : o.sizes) {
+    const uint64_t seed = o.seed * 1000003u + bytes * 7u;
+    cases.push_back(std::make_unique<CollectiveCase>(Collective::kAllreduce, o.dtype, bytes, seed,
+                                                     rank, ranks, mpi));
+    checkers.push_back(std::make_unique<Checker>(*cases.back(), Collective::kAllreduce, o.dtype,
+                                                 rank, &result.errors));
+    result.rows.emplace_back();
+    result.rows.back().bytes = cases.back()->bytes();
+  }
+  for (int round = 0; round < o.rounds; ++round) {
+    for (size_t i = 0; i < cases.size(); ++i) {
+      AlgosRow& row = result.rows[i];
+      for (int k = 0; k < kNumAlgoSettings; ++k) {
+        const int setting = (k + round) % kNumAlgoSettings;
+        const Measured m = measure(o, setting, *cases[i], *checkers[i], &result.errors);
+        row.rounds_us[static_cast<size_t>(setting)].push_back(m.median_us);
+        row.warmup = m.warmup;
+        if (setting == 0) {
+          for (size_t a = 0; a < m.plans.size(); ++a) row.auto_plans[a] += m.plans[a];
+        }
+      }
+    }
+    if (printer) {
+      std::fprintf(stderr, "quorum-bench algos: round %d of %d done\n", round + 1, o.rounds);
+    }
+    long long wrong = 0;
+    for (const auto& c : checkers) wrong += c->wrong();
+    if (sum_everywhere(wrong) > 0) break;  // every rank stops after the same round
+  }
+  const Table table = algos_table();
+  if (printer) {
+    std::printf("#\n# allreduce, %s sum, in place; enqueue to completion in us, slowest rank's "
+                "median per round, median over rounds; auto/best paired within rounds\n",
+                std::string(dtype_name(o.dtype)).c_str());
+    std::fputs(table.header().c_str(), stdout);
+  }
+  double worst = 0;
+  size_t worst_bytes = 0;
+  for (size_t i = 0; i < result.rows.size(); ++i) {
+    AlgosRow& row = result.rows[i];
+    row.wrong = sum_everywhere(checkers[i]->wrong());
+    result.wrong += row.wrong;
+    summarise_row(&row);
+    if (row.auto_ratio > worst) {
+      worst = row.auto_ratio;
+      worst_bytes = row.bytes;
+    }
+    if (printer) std::fputs(table.row(cells(row, o.dtype)).c_str(), stdout);
+  }
+  if (printer) {
+    std::printf("# auto against the best fixed algorithm: at most %.2fx (at %s)\n", worst,
+                format_size(worst_bytes).c_str());
+    std::fflush(stdout);
+  }
+  return result;
+}
+
+}  // namespace quorum::bench
