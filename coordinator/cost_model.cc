@@ -67,31 +67,48 @@ void CostModel::observe(Algorithm a, size_t bytes, int ranks, double seconds) {
   if (track.samples.size() < options_.window) {
     track.samples.push_back(sample);
   } else {
-    --track.per_bucket[static_cast<size_t>(size_bucket(track.samples[track.next].bytes))];
+    const Sample& old = track.samples[track.next];
+    --track.per_bucket[static_cast<size_t>(size_bucket(old.bytes))];
+    add(track.sums, a, old, -1);
     track.samples[track.next] = sample;
     track.next = (track.next + 1) % options_.window;
   }
   ++track.per_bucket[static_cast<size_t>(size_bucket(bytes))];
+  add(track.sums, a, sample, +1);
+  if (++track.since_recompute >= options_.window) {
+    track.since_recompute = 0;
+    track.sums = {};
+    for (const Sample& s : track.samples) add(track.sums, a, s, +1);
+  }
+  BucketRing& recent = track.recent[static_cast<size_t>(size_bucket(bytes))];
+  if (recent.samples.size() < kBucketRing) {
+    recent.samples.push_back(sample);
+  } else {
+    recent.samples[recent.next] = sample;
+    recent.next = (recent.next + 1) % kBucketRing;
+  }
   refit(a);
+}
+
+void CostModel::add(Sums& sums, Algorithm a, const Sample& s, double sign) {
+  // Minimise sum w (A alpha + B beta - t)^2 with w = 1/t^2, i.e. relative error: unweighted,
+  // the largest transfers would decide alpha, which only the small ones can measure.
+  const CostTerms c = cost_terms(a, s.bytes, s.ranks);
+  const double w = sign / (s.seconds * s.seconds);
+  sums.aa += w * c.alpha_terms * c.alpha_terms;
+  sums.ab += w * c.alpha_terms * c.beta_terms;
+  sums.bb += w * c.beta_terms * c.beta_terms;
+  sums.at += w * c.alpha_terms * s.seconds;
+  sums.bt += w * c.beta_terms * s.seconds;
+  sums.tt += w * s.seconds * s.seconds;
 }
 
 void CostModel::refit(Algorithm a) {
   Track& track = tracks_[index(a)];
   track.fitted = false;
   if (track.samples.size() < options_.min_samples) return;
-  // Minimise sum w (A alpha + B beta - t)^2 with w = 1/t^2, i.e. relative error: unweighted,
-  // the largest transfers would decide alpha, which only the small ones can measure.
-  double saa = 0, sab = 0, sbb = 0, sat = 0, sbt = 0, stt = 0;
-  for (const Sample& s : track.samples) {
-    const CostTerms c = cost_terms(a, s.bytes, s.ranks);
-    const double w = 1 / (s.seconds * s.seconds);
-    saa += w * c.alpha_terms * c.alpha_terms;
-    sab += w * c.alpha_terms * c.beta_terms;
-    sbb += w * c.beta_terms * c.beta_terms;
-    sat += w * c.alpha_terms * s.seconds;
-    sbt += w * c.beta_terms * s.seconds;
-    stt += w * s.seconds * s.seconds;
-  }
+  const double saa = track.sums.aa, sab = track.sums.ab, sbb = track.sums.bb;
+  const double sat = track.sums.at, sbt = track.sums.bt, stt = track.sums.tt;
   const double det = saa * sbb - sab * sab;
   if (!(saa > 0 && sbb > 0) || det <= kMinRelativeDeterminant * saa * sbb) return;
   AlphaBeta fit{(sbb * sat - sab * sbt) / det, (saa * sbt - sab * sat) / det};
@@ -129,16 +146,17 @@ double CostModel::predict(Algorithm a, size_t bytes, int ranks) const {
 double CostModel::measured_ratio(Algorithm a, size_t bucket, int ranks) const {
   const Track& track = tracks_[static_cast<size_t>(a)];
   if (track.per_bucket[bucket] < options_.explore_min_samples) return 1.0;
-  std::vector<double> ratios;
-  for (const Sample& s : track.samples) {
-    if (s.ranks != ranks || static_cast<size_t>(size_bucket(s.bytes)) != bucket) continue;
-    double p = predict(a, s.bytes, s.ranks);
-    if (p > 0) ratios.push_back(s.seconds / p);
+  std::array<double, kBucketRing> ratios;
+  size_t n = 0;
+  for (const Sample& s : track.recent[bucket].samples) {
+    if (s.ranks != ranks) continue;
+    const double p = predict(a, s.bytes, s.ranks);
+    if (p > 0) ratios[n++] = s.seconds / p;
   }
-  if (ratios.size() < options_.explore_min_samples) return 1.0;
-  std::nth_element(ratios.begin(), ratios.begin() + static_cast<std::ptrdiff_t>(ratios.size() / 2),
-                   ratios.end());
-  return ratios[ratios.size() / 2];  // the median: one slow outlier does not flip the choice
+  if (n < std::min(options_.explore_min_samples, kBucketRing)) return 1.0;
+  const auto mid = static_cast<std::ptrdiff_t>(n / 2);
+  std::nth_element(ratios.begin(), ratios.begin() + mid, ratios.begin() + static_cast<std::ptrdiff_t>(n));
+  return ratios[n / 2];  // the median: one slow outlier does not flip the choice
 }
 
 Algorithm CostModel::choose(size_t bytes, int ranks) const {

@@ -6,8 +6,11 @@
 //           (recursive doubling plus the fold-in and fold-out of the extra ranks)
 //   native  like ring until its own fit says otherwise.
 // Each algorithm starts from a prior and is refitted by weighted least squares over its most
-// recent observations. Pure logic; runs on rank 0's coordinator thread. Not thread-safe: one
-// thread owns a CostModel, including its const methods (choose() counts decisions).
+// recent observations (running sums: O(1) per observation). choose() corrects each prediction
+// by the median measured/predicted ratio of the last few observations at that size (a small
+// ring per size bucket), so a decision costs well under a microsecond: it sits on the path of
+// every plan. Pure logic; runs on rank 0's coordinator thread. Not thread-safe: one thread owns
+// a CostModel, including its const methods (choose() counts decisions).
 #pragma once
 
 #include <array>
@@ -99,17 +102,32 @@ class CostModel {
     int ranks = 0;
     double seconds = 0;
   };
+  // The weighted least-squares sums over a track's window (w = 1/t^2), kept as samples come
+  // and go and recomputed from the window now and then so rounding cannot accumulate.
+  struct Sums {
+    double aa = 0, ab = 0, bb = 0, at = 0, bt = 0, tt = 0;
+  };
+  // The most recent samples of one size bucket, for the measured/predicted correction.
+  struct BucketRing {
+    std::vector<Sample> samples;  // at most kBucketRing
+    size_t next = 0;
+  };
+  static constexpr size_t kBucketRing = 32;
   struct Track {
     std::vector<Sample> samples;  // a ring of at most `window` entries
     size_t next = 0;              // where the next sample goes once the ring is full
     AlphaBeta fit;
     bool fitted = false;
+    Sums sums;
+    size_t since_recompute = 0;
     std::array<uint32_t, kNumBuckets> per_bucket{};  // samples in the window, by size bucket
+    std::array<BucketRing, kNumBuckets> recent;     // the last samples of each bucket
   };
 
+  static void add(Sums& sums, Algorithm a, const Sample& s, double sign);
   void refit(Algorithm a);
-  // Median of measured / predicted time for `a`'s samples in this size bucket (1 when there
-  // are too few of them).
+  // Median of measured / predicted time over `a`'s most recent samples in this size bucket
+  // (1 when it has fewer than explore_min_samples in the window).
   double measured_ratio(Algorithm a, size_t bucket, int ranks) const;
 
   CostModelOptions options_;

@@ -316,7 +316,9 @@ TEST(CostModel, ExplorationStopsOnceTheBucketHasDataThenOnlyRefreshes) {
   ASSERT_EQ(refreshes.size(), 5u);
   for (size_t k = 0; k < refreshes.size(); ++k) {
     EXPECT_EQ(refreshes[k].first, 384 + 128 * static_cast<int>(k));
-    if (k > 0) EXPECT_NE(refreshes[k].second, refreshes[k - 1].second) << "in turn";
+    if (k > 0) {
+      EXPECT_NE(refreshes[k].second, refreshes[k - 1].second) << "in turn";
+    }
   }
   // Another size bucket has no data for the alternatives yet: it explores on its own schedule.
   int other = 0;
@@ -371,6 +373,45 @@ TEST(CostModel, OnlyAllowedAlgorithmsAreChosenOrExplored) {
 
 // Where measurements at one size disagree with the fitted line (MPI's own allreduce switches
 // algorithms inside), choose() follows the measurements at that size and the line elsewhere.
+// The fit is kept as running sums: after many turns of the window it must still equal a fit
+// made from scratch over the window's samples.
+TEST(CostModel, RunningFitEqualsAFreshFitOverTheWindow) {
+  CostModelOptions o;
+  o.window = 64;
+  CostModel running(o), fresh(o);
+  std::vector<std::pair<size_t, double>> seen;
+  for (int i = 0; i < 1000; ++i) {
+    const size_t n = size_t{1} << (i % 23);
+    const AlphaBeta regime{(2 + i % 5) * kUs, (0.1 + 0.01 * (i % 7)) * kPerGBs};
+    const double t = truth(Algorithm::kRing, regime, n, 3) * (1 + 0.05 * ((i * 37) % 11) / 11.0);
+    running.observe(Algorithm::kRing, n, 3, t);
+    seen.emplace_back(n, t);
+  }
+  for (size_t i = seen.size() - 64; i < seen.size(); ++i) {
+    fresh.observe(Algorithm::kRing, seen[i].first, 3, seen[i].second);
+  }
+  ASSERT_TRUE(running.fitted(Algorithm::kRing));
+  const AlphaBeta r = running.params(Algorithm::kRing), f = fresh.params(Algorithm::kRing);
+  EXPECT_NEAR(r.alpha, f.alpha, f.alpha * 1e-6);
+  EXPECT_NEAR(r.beta, f.beta, f.beta * 1e-6);
+}
+
+// The correction at a size follows that size's latest measurements, not its oldest.
+TEST(CostModel, MeasuredCorrectionFollowsTheLatestSamplesAtASize) {
+  CostModelOptions o;
+  o.explore_every = 0;
+  o.allowed = {false, true, true};
+  CostModel m(o);
+  const size_t n = 4096;
+  for (int i = 0; i < 40; ++i) {  // ring slow at first, tree steady
+    m.observe(Algorithm::kRing, n, 2, 200 * kUs);
+    m.observe(Algorithm::kTree, n, 2, 100 * kUs);
+  }
+  ASSERT_EQ(Algorithm::kTree, m.choose(n, 2));
+  for (int i = 0; i < 40; ++i) m.observe(Algorithm::kRing, n, 2, 50 * kUs);  // ring got fast
+  EXPECT_EQ(Algorithm::kRing, m.choose(n, 2));
+}
+
 TEST(CostModel, MeasurementsAtASizeOverrideTheLine) {
   CostModelOptions o;
   o.explore_every = 0;
