@@ -131,8 +131,10 @@ constexpr KnobSpec kKnobs[] = {
     {"QUORUM_CYCLE_TIME_MS", "HOROVOD_CYCLE_TIME", "milliseconds", "1", "0 .. 10000",
      "Longest time a ready allreduce is held back so more tensors can join its fusion buffer. "
      "A learned bucket goes out as soon as its last tensor is ready, and everything goes at once "
-     "when nothing else is on its way. In bounded mode, also the grace given to late ranks after "
-     "the quorum arrived.",
+     "when nothing else is on its way. Each rank also holds back its readiness for a tensor, at "
+     "most this long, until the rest of the fused plan it last ran in is enqueued there too "
+     "(one control message per bucket instead of one per tensor). In bounded mode, also the "
+     "grace given to late ranks after the quorum arrived.",
      set_double<&Config::cycle_time_ms, 0, 10000>},
     {"QUORUM_ALGO", nullptr, "enum", "auto", "auto|native|ring|tree",
      "Allreduce algorithm on MPI: native is MPI_Allreduce, ring and tree run on point-to-point "

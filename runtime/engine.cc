@@ -5,7 +5,9 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <optional>
 #include <utility>
 #include <cstring>
 
@@ -38,7 +40,8 @@ bool same_signature(const coord::TensorRequest& a, const coord::TensorRequest& b
 Engine::Engine(Options options)
     : opt_(std::move(options)),
       queue_([this] { wake(); }),
-      wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+      wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
+      gate_(static_cast<int64_t>(opt_.config.cycle_time_ms * 1e6)) {
   opt_.host_backend->set_progress_hook([this] { pump(); });
 }
 
@@ -110,8 +113,14 @@ void Engine::run() {
   bool goodbye_sent = false;
   for (;;) {
     pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {opt_.client->fd(), POLLIN, 0}};
-    // Wakes at least every half second to keep heartbeats going while idle.
-    if (inbox_.empty() && ::poll(fds, 2, 500) < 0 && errno != EINTR) {
+    // Wakes at least every half second to keep heartbeats going while idle, and when held
+    // readiness is due.
+    int timeout_ms = 500;
+    if (std::optional<int64_t> due = gate_.deadline_ns()) {
+      const int64_t left = *due - Timeline::now_ns();
+      timeout_ms = static_cast<int>(std::clamp<int64_t>((left + 999'999) / 1'000'000, 0, 500));
+    }
+    if (inbox_.empty() && ::poll(fds, 2, timeout_ms) < 0 && errno != EINTR) {
       lost_reason_ = std::string("poll failed: ") + std::strerror(errno);
     }
     uint64_t drained;
@@ -149,7 +158,11 @@ void Engine::run() {
     }
     if (stop_requested_ && !goodbye_sent) {
       // Requests not yet announced never leave this rank.
+      std::vector<PendingRequest> unannounced = gate_.take_all();
       for (PendingRequest& r : queue_.close("quorum is shut down")) {
+        unannounced.push_back(std::move(r));
+      }
+      for (PendingRequest& r : unannounced) {
         queue_.finish(r.desc.name);
         errors_.fetch_add(1, std::memory_order_relaxed);
         r.handle->complete(Status(StatusCode::kAborted, "tensor '" + r.desc.name +
@@ -174,6 +187,7 @@ void Engine::fail_everything(const std::string& reason) {
   if (flush) flush->complete(Status(StatusCode::kAborted, "flush: " + reason));
   std::vector<PendingRequest> unsent = queue_.close(reason);
   for (PendingRequest& r : unsent) pending_.emplace(r.desc.name, std::move(r));
+  for (PendingRequest& r : gate_.take_all()) pending_.emplace(r.desc.name, std::move(r));
   std::vector<std::string> names;
   for (auto& [name, r] : pending_) names.push_back(name);
   for (const std::string& name : names) {
@@ -182,7 +196,16 @@ void Engine::fail_everything(const std::string& reason) {
 }
 
 void Engine::send_readiness() {
-  std::vector<PendingRequest> fresh = queue_.drain();
+  std::vector<PendingRequest> fresh = gate_.release(
+      queue_.drain(), Timeline::now_ns(),
+      [this](const std::string& name) -> std::optional<uint32_t> {
+        auto it = id_by_name_.find(name);
+        return it == id_by_name_.end() ? std::nullopt : std::optional<uint32_t>(it->second);
+      },
+      [this](uint32_t id) {
+        return id < name_by_id_.size() && pending_.count(name_by_id_[id]) > 0;
+      });
+  queue_.wake_after(gate_.awaited());
   // Evictions forgotten since the last message are acknowledged even when nothing is new.
   if (fresh.empty() && evictions_acked_ == evictions_seen_) return;
   coord::Ready ready;
@@ -252,6 +275,7 @@ void Engine::handle_batch(coord::PlanBatch& batch, int64_t received_ns) {
   }
   // After the plans that used them: the coordinator no longer keeps these ids.
   for (uint32_t id : batch.evicted) forget_id(id);
+  if (!batch.evicted.empty()) gate_.forget_groups();  // an evicted id may come back as another
   evictions_seen_ += batch.evicted.size();
   tl_ = nullptr;
 }
@@ -307,6 +331,7 @@ void Engine::execute(const coord::Plan& plan, int64_t received_ns) {
     if (!s.is_ok()) QLOG(kError, kEngine) << "flush: " << s.message();
     return;
   }
+  if (plan.kind == coord::PlanKind::kAllreduce) gate_.learn(plan.ids);
   std::vector<Slot> slots;
   std::vector<PendingRequest*> entries;
   std::vector<std::string> names;

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "coordinator/control_client.h"
+#include "runtime/ready_gate.h"
 #include "ops/backend.h"
 #include "runtime/config.h"
 #include "runtime/tensor_queue.h"
@@ -155,6 +156,7 @@ class Engine {
   int64_t last_heard_ns_ = 0;         // last message from the coordinator
   int64_t last_sent_ns_ = 0;          // last message to it
   std::unordered_map<std::string, PendingRequest> pending_;   // sent, awaiting a plan
+  ReadyGate gate_;  // drained, not yet announced: waiting for the rest of a fused group
   std::unordered_map<std::string, uint32_t> id_by_name_;
   std::vector<std::string> name_by_id_;
   std::unordered_map<std::string, coord::TensorRequest> described_;  // last full description sent

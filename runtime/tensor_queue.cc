@@ -3,6 +3,7 @@
 namespace quorum {
 
 Status TensorQueue::push(PendingRequest&& r) {
+  bool wake = false;
   {
     std::lock_guard lk(mu_);
     if (!closed_reason_.empty()) {
@@ -15,8 +16,9 @@ Status TensorQueue::push(PendingRequest&& r) {
                         "': a tensor of this name is already in flight on this rank");
     }
     fresh_.push_back(std::move(r));
+    wake = ++since_drain_ >= wake_after_;
   }
-  wake_();
+  if (wake) wake_();
   return Status::ok();
 }
 
@@ -24,7 +26,19 @@ std::vector<PendingRequest> TensorQueue::drain() {
   std::lock_guard lk(mu_);
   std::vector<PendingRequest> out;
   out.swap(fresh_);
+  since_drain_ = 0;
+  wake_after_ = 0;
   return out;
+}
+
+void TensorQueue::wake_after(size_t pushes) {
+  bool wake = false;
+  {
+    std::lock_guard lk(mu_);
+    wake_after_ = pushes;
+    wake = pushes > 0 && since_drain_ >= pushes;
+  }
+  if (wake) wake_();
 }
 
 void TensorQueue::finish(const std::string& name) {

@@ -16,11 +16,17 @@ namespace quorum {
 
 class TensorQueue {
  public:
-  // `wake` is called after each successful push, outside the queue's lock.
+  // `wake` is called after a successful push, outside the queue's lock: after each one, or as
+  // wake_after() asks.
   explicit TensorQueue(std::function<void()> wake) : wake_(std::move(wake)) {}
 
   Status push(PendingRequest&& r);
   std::vector<PendingRequest> drain();
+  // Until the next drain(), wake only once `pushes` requests arrived since the last drain (0:
+  // every push). Wakes at once if that many already have. The engine asks this while it holds
+  // a fused group back and knows how many members are still to come (it wakes by itself at the
+  // hold deadline), so a backward pass does not wake it once per gradient.
+  void wake_after(size_t pushes);
   void finish(const std::string& name);
   // Refuses further pushes with `reason`; returns what was pushed but not yet drained.
   std::vector<PendingRequest> close(const std::string& reason);
@@ -29,6 +35,8 @@ class TensorQueue {
   std::function<void()> wake_;
   std::mutex mu_;
   std::vector<PendingRequest> fresh_;
+  size_t wake_after_ = 0;
+  size_t since_drain_ = 0;
   std::unordered_set<std::string> in_flight_;
   std::string closed_reason_;
 };
