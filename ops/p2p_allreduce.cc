@@ -150,7 +150,13 @@ class Pipeline {
   size_t elem_;
   size_t seg_elems_;
   const std::function<void()>& progress_;
-  std::vector<unsigned char> scratch_;
+  // Kept from call to call on this thread: a fresh allocation of megabytes per collective costs
+  // page faults (and UCX registration) every time an algorithm comes back into use.
+  std::vector<unsigned char>& scratch_ = thread_scratch();
+  static std::vector<unsigned char>& thread_scratch() {
+    static thread_local std::vector<unsigned char> scratch;
+    return scratch;
+  }
 };
 
 Status check_args(const void* buf, size_t count, DataType t, ReduceOp op, const char* who) {
