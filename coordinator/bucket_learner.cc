@@ -21,12 +21,17 @@ void BucketLearner::rebuild() {
   members_.clear();
   size_t bytes = 0;
   uint32_t key = 0;
+  bool open_alone = false;  // the open bucket holds a tensor too large to fuse
   for (const Seen& s : current_) {
-    bool fits = !members_.empty() && key == s.key && bytes + s.bytes <= bucket_bytes_;
+    // A tensor too large to fuse stands alone, and nothing joins it.
+    const bool alone = s.bytes > max_tensor_bytes_;
+    bool fits = !members_.empty() && key == s.key && bytes + s.bytes <= bucket_bytes_ && !alone &&
+                !open_alone;
     if (!fits) {
       members_.emplace_back();
       bytes = 0;
       key = s.key;
+      open_alone = alone;
     }
     members_.back().push_back(s.id);
     bytes += s.bytes;

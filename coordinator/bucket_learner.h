@@ -1,5 +1,6 @@
 // Learns the order in which a training loop's tensors become ready, and cuts that order into
-// buckets of about `bucket_bytes` (consecutive tensors with the same op, dtype and device).
+// buckets of about `bucket_bytes` (consecutive tensors with the same op, dtype and device); a
+// tensor larger than `max_tensor_bytes` is a bucket of its own (it is never fused).
 // The coordinator releases a learned bucket the moment all of its members are ready instead of
 // holding tensors for the cycle time. An iteration ends when a tensor becomes ready a second
 // time; the layout is rebuilt from the iteration just finished, so it follows changes in the
@@ -18,7 +19,8 @@ namespace quorum::coord {
 
 class BucketLearner {
  public:
-  explicit BucketLearner(size_t bucket_bytes) : bucket_bytes_(bucket_bytes) {}
+  explicit BucketLearner(size_t bucket_bytes, size_t max_tensor_bytes = SIZE_MAX)
+      : bucket_bytes_(bucket_bytes), max_tensor_bytes_(max_tensor_bytes) {}
 
   // A tensor's round completed (all ranks submitted it). Allreduces only.
   void observe_ready(const ReadyTensor& t);
@@ -48,6 +50,7 @@ class BucketLearner {
   void rebuild();
 
   size_t bucket_bytes_;
+  size_t max_tensor_bytes_;
   std::vector<Seen> current_;                  // this iteration's ready order
   std::unordered_set<uint32_t> in_current_;
   std::unordered_set<uint32_t> planned_;       // planned during this iteration

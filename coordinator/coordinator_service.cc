@@ -11,7 +11,7 @@ CoordinatorService::CoordinatorService(ServiceOptions options)
     : options_(options),
       known_(static_cast<size_t>(options.size)),
       table_(options.size),
-      learner_(std::min(options.bucket_bytes, options.fusion_threshold)),
+      learner_(std::min(options.bucket_bytes, options.fusion_threshold), options.fusion_max_tensor),
       policy_(options.policy),
       flush_requested_(static_cast<size_t>(options.size), false),
       departed_(static_cast<size_t>(options.size), false),
@@ -505,7 +505,8 @@ std::vector<Outgoing> CoordinatorService::flush(Clock::time_point now, bool forc
         bytes_of[t.id] = t.wire_bytes;
       }
       for (Plan& p : plan_fusion(release, options_.fusion_threshold,
-                                 [this](uint32_t id) { return learner_.bucket_of(id); })) {
+                                 [this](uint32_t id) { return learner_.bucket_of(id); },
+                                 options_.fusion_max_tensor)) {
         if (p.kind == PlanKind::kAllreduce) {
           size_t bytes = 0;
           for (uint32_t id : p.ids) bytes += bytes_of[id];

@@ -29,6 +29,8 @@ namespace quorum::coord {
 struct ServiceOptions {
   int size = 1;
   size_t fusion_threshold = 64u << 20;
+  // Larger tensors are never fused (a plan, and a learned bucket, of their own).
+  size_t fusion_max_tensor = 256u << 10;
   Clock::duration cycle_time = std::chrono::milliseconds(1);
   size_t bucket_bytes = 1u << 20;  // initial target of learned buckets (capped by the threshold)
   bool adapt_buckets = true;       // retarget buckets from the fitted cost model

@@ -37,7 +37,8 @@ bool same_bucket(const Plan& p, const ReadyTensor& t) {
 }  // namespace
 
 std::vector<Plan> plan_fusion(const std::vector<ReadyTensor>& ready, size_t threshold_bytes,
-                              const std::function<int(uint32_t)>& bucket_of) {
+                              const std::function<int(uint32_t)>& bucket_of,
+                              size_t max_tensor_bytes) {
   std::vector<Plan> plans;
   // Open buckets: index into `plans`, the bytes they hold, and their learned bucket.
   struct Open {
@@ -48,7 +49,7 @@ std::vector<Plan> plan_fusion(const std::vector<ReadyTensor>& ready, size_t thre
   std::vector<Open> open;
   for (const ReadyTensor& t : ready) {
     if (t.request.kind != CollectiveKind::kAllreduce || t.wire_bytes > threshold_bytes ||
-        threshold_bytes == 0) {
+        t.wire_bytes > max_tensor_bytes || threshold_bytes == 0) {
       plans.push_back(single(t));
       continue;
     }

@@ -128,6 +128,11 @@ constexpr KnobSpec kKnobs[] = {
      "Largest fused buffer; allreduces are packed together up to this many bytes (f16/bf16 count "
      "4 bytes an element on the wire). 0 disables fusion.",
      set_bytes<&Config::fusion_threshold, int64_t{1} << 30>},
+    {"QUORUM_FUSION_MAX_TENSOR", nullptr, "bytes", "256K", "0 .. 1G",
+     "Largest tensor packed into a fusion buffer; a larger one is reduced in place in a plan of "
+     "its own, because copying it into the buffer and out again costs more than the latency "
+     "fusion saves. Rank 0's value decides for the job.",
+     set_bytes<&Config::fusion_max_tensor, int64_t{1} << 30>},
     {"QUORUM_CYCLE_TIME_MS", "HOROVOD_CYCLE_TIME", "milliseconds", "1", "0 .. 10000",
      "Longest time a ready allreduce is held back so more tensors can join its fusion buffer. "
      "A learned bucket goes out as soon as its last tensor is ready, and everything goes at once "

@@ -17,6 +17,7 @@ namespace quorum {
 
 struct Config {
   int64_t fusion_threshold = 0;  // bytes
+  int64_t fusion_max_tensor = 0;  // bytes: larger tensors are never packed into a fusion buffer
   double cycle_time_ms = 0;
   LogLevel log_level = LogLevel::kWarn;
   uint32_t log_subsystems = ~0u;

@@ -106,6 +106,7 @@ Status Runtime::start() {
     coord::ServiceOptions so;
     so.size = size_;
     so.fusion_threshold = static_cast<size_t>(config_.fusion_threshold);
+    so.fusion_max_tensor = static_cast<size_t>(config_.fusion_max_tensor);
     so.cycle_time = to_duration(config_.cycle_time_ms / 1000.0);
     so.staleness = static_cast<int>(config_.staleness);
     so.cache_capacity = static_cast<size_t>(config_.cache_capacity);

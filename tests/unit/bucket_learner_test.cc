@@ -33,6 +33,18 @@ TEST(BucketLearner, CutsTheLastIterationIntoBuckets) {
   EXPECT_TRUE(l.complete(1, {})) << "a member already planned this iteration counts";
 }
 
+TEST(BucketLearner, ATensorTooLargeToFuseIsABucketOfItsOwn) {
+  BucketLearner l(1000, /*max_tensor_bytes=*/100);
+  for (uint32_t id : {1u, 2u, 3u, 4u, 5u}) l.observe_ready(ready(id, id == 3 ? 500 : 40));
+  l.observe_ready(ready(1, 40));
+  EXPECT_EQ(3u, l.buckets());  // {1,2} {3} {4,5}: 3 is larger than 100, nothing joins it
+  EXPECT_EQ(l.bucket_of(1), l.bucket_of(2));
+  EXPECT_NE(l.bucket_of(2), l.bucket_of(3));
+  EXPECT_NE(l.bucket_of(3), l.bucket_of(4));
+  EXPECT_EQ(l.bucket_of(4), l.bucket_of(5));
+  EXPECT_TRUE(l.complete(3, {3}));
+}
+
 TEST(BucketLearner, DifferentDtypesNeverShareABucket) {
   BucketLearner l(1000);
   l.observe_ready(ready(1, 10));

@@ -47,6 +47,7 @@ void expect_rejected(const std::string& variable, const std::string& value,
 TEST(Config, Defaults) {
   Config c = load_ok({});
   EXPECT_EQ(c.fusion_threshold, 67108864);
+  EXPECT_EQ(c.fusion_max_tensor, 262144);
   EXPECT_EQ(c.cycle_time_ms, 1.0);
   EXPECT_EQ(c.log_level, LogLevel::kWarn);
   EXPECT_EQ(c.log_subsystems, ~0u);
@@ -60,6 +61,7 @@ TEST(Config, ParsesValuesAndByteSuffixes) {
   EXPECT_EQ(load_ok({{"QUORUM_FUSION_THRESHOLD", "0"}}).fusion_threshold, 0);
   EXPECT_EQ(load_ok({{"QUORUM_FUSION_THRESHOLD", "12345"}}).fusion_threshold, 12345);
   EXPECT_EQ(load_ok({{"QUORUM_FUSION_THRESHOLD", "64K"}}).fusion_threshold, 65536);
+  EXPECT_EQ(load_ok({{"QUORUM_FUSION_MAX_TENSOR", "1M"}}).fusion_max_tensor, 1048576);
   EXPECT_EQ(load_ok({{"QUORUM_FUSION_THRESHOLD", "3k"}}).fusion_threshold, 3072);
   EXPECT_EQ(load_ok({{"QUORUM_FUSION_THRESHOLD", "32M"}}).fusion_threshold, 32 << 20);
   EXPECT_EQ(load_ok({{"QUORUM_FUSION_THRESHOLD", "1G"}}).fusion_threshold, 1 << 30);

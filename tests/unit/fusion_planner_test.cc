@@ -94,6 +94,13 @@ TEST(FusionPlanner, TensorLargerThanThresholdGetsItsOwnPlan) {
   EXPECT_EQ(ids_of(plan_fusion({ready(0, 101), ready(1, 101)}, 100)), (Ids{{0}, {1}}));
 }
 
+TEST(FusionPlanner, TensorLargerThanTheFusionLimitGetsItsOwnPlan) {
+  std::vector<ReadyTensor> in = {ready(0, 10), ready(1, 300), ready(2, 10), ready(3, 200)};
+  // Threshold 1000 would fuse them all; a 200-byte limit keeps the 300-byte one apart.
+  EXPECT_EQ(ids_of(plan_fusion(in, 1000, nullptr, 200)), (Ids{{0, 2, 3}, {1}}));
+  EXPECT_EQ(ids_of(plan_fusion(in, 1000)), (Ids{{0, 1, 2, 3}})) << "no limit by default";
+}
+
 TEST(FusionPlanner, ThresholdZeroMeansNoFusion) {
   std::vector<ReadyTensor> in = {ready(0, 4), ready(1, 4), ready(2, 1), ready(3, 4)};
   EXPECT_EQ(ids_of(plan_fusion(in, 0)), (Ids{{0}, {1}, {2}, {3}}));
