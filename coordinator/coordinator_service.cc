@@ -1,6 +1,8 @@
 #include "coordinator/coordinator_service.h"
 
 #include <algorithm>
+#include <limits>
+#include <optional>
 #include <unordered_set>
 
 #include "coordinator/fusion_planner.h"
@@ -295,13 +297,33 @@ void CoordinatorService::note_pilot_arrival(uint32_t id, uint64_t round, int ran
 
 void CoordinatorService::observe(Algorithm algorithm, size_t bytes, double seconds) {
   model_.observe(algorithm, bytes, options_.size, seconds);
-  if (!options_.adapt_buckets || !model_.fitted(algorithm)) return;
+  if (!options_.adapt_buckets) return;
+  // The size follows the algorithm a bucket of the current size would run: the pinned one, or
+  // the fastest fitted one. (Following whichever algorithm was timed last swung it between 64 KiB
+  // and 4 MiB within one ResNet-50 run: ring, tree and native fit differently.)
+  const size_t current = learner_.bucket_bytes();
+  std::optional<Algorithm> basis = options_.algorithm;
+  if (!basis) {
+    double fastest = std::numeric_limits<double>::infinity();
+    for (int i = 0; i < kNumAlgorithms; ++i) {
+      const auto a = static_cast<Algorithm>(i);
+      const double t = model_.fitted(a) ? model_.predict(a, current, options_.size) : fastest;
+      if (t < fastest) {
+        fastest = t;
+        basis = a;
+      }
+    }
+  }
+  if (!basis || !model_.fitted(*basis)) return;
   // A bucket of n bytes spends alpha / (alpha + n beta) of its time on latency; 40 alpha/beta
   // keeps that near 2.5%. Bounded so a noisy fit cannot make buckets absurd.
-  AlphaBeta ab = model_.params(algorithm);
+  const AlphaBeta ab = model_.params(*basis);
   if (ab.beta <= 0) return;
-  double target = 40.0 * ab.alpha / ab.beta;
-  set_bucket_bytes(static_cast<size_t>(std::clamp(target, 64.0 * 1024, 64.0 * 1024 * 1024)));
+  const double target = std::clamp(40.0 * ab.alpha / ab.beta, 64.0 * 1024, 64.0 * 1024 * 1024);
+  // The fit moves with every sample; the layout is cut again only for a change of more than 2x.
+  if (target > 2.0 * static_cast<double>(current) || 2.0 * target < static_cast<double>(current)) {
+    set_bucket_bytes(static_cast<size_t>(target));
+  }
 }
 
 void CoordinatorService::set_bucket_bytes(size_t bytes) {

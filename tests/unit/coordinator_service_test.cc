@@ -316,5 +316,32 @@ TEST(CoordinatorService, CudaPlansLetNcclChooseUnderAuto) {
   EXPECT_EQ(b.plans[0].algorithm, static_cast<uint8_t>(Algorithm::kNative));
 }
 
+// Learned buckets are sized from the fitted model of the algorithm they would run, and only
+// re-cut for a change of more than 2x: timings of another algorithm with a very different fit
+// must not swing them.
+TEST(CoordinatorService, BucketSizeFollowsTheFastestFitAndIgnoresSmallMoves) {
+  ServiceOptions o = options(2, Clock::duration::zero(), size_t{64} << 20);
+  CoordinatorService svc(o);
+  EXPECT_EQ(size_t{1} << 20, svc.learner().bucket_bytes());
+  // Ring: 50 us + n / 1 GB/s per collective at 2 ranks (alpha 25 us per message): 40 a/b = 1 MB.
+  // Tree: 5 ms latency, much slower at every size this test uses.
+  for (int i = 0; i < 32; ++i) {
+    const size_t n = size_t{4096} << (i % 8);
+    svc.observe(Algorithm::kRing, n, 50e-6 + static_cast<double>(n) * 1e-9);
+    svc.observe(Algorithm::kTree, n, 5e-3 + static_cast<double>(n) * 1e-10);
+  }
+  EXPECT_EQ(size_t{1} << 20, svc.learner().bucket_bytes())
+      << "ring's target (1 MB) is within 2x of the initial 1 MiB; tree's is not used";
+  // Ring's latency grows 8x (target 8 MB): the buckets follow once the target is past 2x, to
+  // within 2x of it.
+  for (int i = 0; i < 600; ++i) {
+    const size_t n = size_t{4096} << (i % 8);
+    svc.observe(Algorithm::kRing, n, 400e-6 + static_cast<double>(n) * 1e-9);
+  }
+  const auto now = static_cast<double>(svc.learner().bucket_bytes());
+  EXPECT_GT(now, 4e6);
+  EXPECT_LE(now, 16e6);
+}
+
 }  // namespace
 }  // namespace quorum::coord
