@@ -63,7 +63,7 @@ int CostModel::size_bucket(size_t bytes) { return static_cast<int>(std::bit_widt
 void CostModel::observe(Algorithm a, size_t bytes, int ranks, double seconds) {
   if (ranks < 2 || !std::isfinite(seconds) || seconds <= 0) return;
   Track& track = tracks_[index(a)];
-  const Sample sample{bytes, ranks, seconds};
+  const Sample sample{bytes, ranks, seconds, track.observed++};
   if (track.samples.size() < options_.window) {
     track.samples.push_back(sample);
   } else {
@@ -148,8 +148,10 @@ double CostModel::measured_ratio(Algorithm a, size_t bucket, int ranks) const {
   if (track.per_bucket[bucket] < options_.explore_min_samples) return 1.0;
   std::array<double, kBucketRing> ratios;
   size_t n = 0;
+  // Only samples still in the window: a bucket's ring keeps its last samples however old.
+  const uint64_t oldest = track.observed > options_.window ? track.observed - options_.window : 0;
   for (const Sample& s : track.recent[bucket].samples) {
-    if (s.ranks != ranks) continue;
+    if (s.ranks != ranks || s.seq < oldest) continue;
     const double p = predict(a, s.bytes, s.ranks);
     if (p > 0) ratios[n++] = s.seconds / p;
   }

@@ -101,6 +101,7 @@ class CostModel {
     size_t bytes = 0;
     int ranks = 0;
     double seconds = 0;
+    uint64_t seq = 0;  // the track's observation number
   };
   // The weighted least-squares sums over a track's window (w = 1/t^2), kept as samples come
   // and go and recomputed from the window now and then so rounding cannot accumulate.
@@ -120,6 +121,7 @@ class CostModel {
     bool fitted = false;
     Sums sums;
     size_t since_recompute = 0;
+    uint64_t observed = 0;  // observations so far (the next sample's seq)
     std::array<uint32_t, kNumBuckets> per_bucket{};  // samples in the window, by size bucket
     std::array<BucketRing, kNumBuckets> recent;     // the last samples of each bucket
   };

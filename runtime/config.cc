@@ -131,7 +131,7 @@ constexpr KnobSpec kKnobs[] = {
     {"QUORUM_FUSION_MAX_TENSOR", nullptr, "bytes", "256K", "0 .. 1G",
      "Largest tensor packed into a fusion buffer; a larger one is reduced in place in a plan of "
      "its own, because copying it into the buffer and out again costs more than the latency "
-     "fusion saves. Rank 0's value decides for the job.",
+     "fusion saves (0: nothing is fused). Rank 0's value decides for the job.",
      set_bytes<&Config::fusion_max_tensor, int64_t{1} << 30>},
     {"QUORUM_CYCLE_TIME_MS", "HOROVOD_CYCLE_TIME", "milliseconds", "1", "0 .. 10000",
      "Longest time a ready allreduce is held back so more tensors can join its fusion buffer. "

@@ -204,7 +204,8 @@ void Engine::send_readiness() {
       },
       [this](uint32_t id) {
         return id < name_by_id_.size() && pending_.count(name_by_id_[id]) > 0;
-      });
+      },
+      /*may_hold=*/mode_ != coord::SyncMode::kBounded);
   queue_.wake_after(gate_.awaited());
   // Evictions forgotten since the last message are acknowledged even when nothing is new.
   if (fresh.empty() && evictions_acked_ == evictions_seen_) return;

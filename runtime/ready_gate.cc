@@ -15,9 +15,10 @@ void ReadyGate::learn(const std::vector<uint32_t>& ids) {
 }
 
 std::vector<PendingRequest> ReadyGate::release(std::vector<PendingRequest> fresh, int64_t now_ns,
-                                               const IdOf& id_of, const InFlight& in_flight) {
+                                               const IdOf& id_of, const InFlight& in_flight,
+                                               bool may_hold) {
   if (held_.empty() && fresh.empty()) return {};
-  if (hold_limit_ns_ <= 0 || group_of_.empty()) {  // nothing to wait for
+  if (!may_hold || hold_limit_ns_ <= 0 || group_of_.empty()) {  // nothing to wait for
     if (held_.empty()) return fresh;
     for (PendingRequest& r : fresh) held_.push_back(std::move(r));
     return take_all();

@@ -34,8 +34,11 @@ class ReadyGate {
   void forget_groups() { group_of_.clear(); }
 
   // Adds `fresh` to what is held and returns what may be announced now, in arrival order.
+  // `may_hold` false releases everything (bounded mode: a rank held back past the coordinator's
+  // grace would be counted late).
   std::vector<PendingRequest> release(std::vector<PendingRequest> fresh, int64_t now_ns,
-                                      const IdOf& id_of, const InFlight& in_flight);
+                                      const IdOf& id_of, const InFlight& in_flight,
+                                      bool may_hold = true);
   // Everything held, e.g. to fail it at shutdown.
   std::vector<PendingRequest> take_all();
 

@@ -203,7 +203,15 @@ void Timeline::append(const std::string& body) {
                       (next = event_end(stop)) - pos + kClosingBytes <= room;) {
       stop = next;
     }
-    if (!write_at_end(std::string_view(body).substr(pos, stop - pos))) return;  // counted lost
+    if (!write_at_end(std::string_view(body).substr(pos, stop - pos))) {
+      // What could not be written is counted with the drops (each event starts with ",\n").
+      uint64_t lost = 0;
+      for (size_t at = body.find(",\n", pos); at != std::string::npos; at = body.find(",\n", at + 2)) {
+        ++lost;
+      }
+      dropped_.fetch_add(lost, std::memory_order_relaxed);
+      return;
+    }
     pos = stop;
   }
 }

@@ -412,6 +412,23 @@ TEST(CostModel, MeasuredCorrectionFollowsTheLatestSamplesAtASize) {
   EXPECT_EQ(Algorithm::kRing, m.choose(n, 2));
 }
 
+// A size's correction uses only samples still in the window, however few the size got since.
+TEST(CostModel, MeasuredCorrectionIgnoresSamplesThatLeftTheWindow) {
+  CostModelOptions o;
+  o.explore_every = 0;
+  o.window = 16;
+  o.allowed = {false, true, true};
+  CostModel m(o);
+  const size_t n = 4096;
+  for (int i = 0; i < 32; ++i) m.observe(Algorithm::kRing, n, 2, 400 * kUs);  // long ago: slow
+  for (int i = 0; i < 16; ++i) m.observe(Algorithm::kRing, n << 10, 2, 10e-3);  // other size
+  for (int i = 0; i < 8; ++i) {
+    m.observe(Algorithm::kRing, n, 2, 50 * kUs);  // now: fast
+    m.observe(Algorithm::kTree, n, 2, 100 * kUs);
+  }
+  EXPECT_EQ(Algorithm::kRing, m.choose(n, 2)) << "the 32 slow samples left the window";
+}
+
 TEST(CostModel, MeasurementsAtASizeOverrideTheLine) {
   CostModelOptions o;
   o.explore_every = 0;

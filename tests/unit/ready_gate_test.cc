@@ -107,6 +107,18 @@ TEST(ReadyGate, GroupsFollowThePlans) {
       << "without groups nothing is held";
 }
 
+TEST(ReadyGate, HoldsNothingWhenNotAllowedTo) {
+  World w;
+  ReadyGate g(kMs);
+  g.learn({0, 1, 2});
+  EXPECT_TRUE(g.release(reqs({"b"}), 0, w.id_of, w.in_flight).empty());
+  EXPECT_EQ(Names({"b", "a"}),
+            names(g.release(reqs({"a"}), 1, w.id_of, w.in_flight, /*may_hold=*/false)))
+      << "bounded mode: nothing is held back";
+  EXPECT_TRUE(g.empty());
+  EXPECT_EQ(0u, g.awaited());
+}
+
 TEST(ReadyGate, ZeroHoldLimitNeverHolds) {
   World w;
   ReadyGate g(0);
