@@ -64,30 +64,29 @@ void CostModel::observe(Algorithm a, size_t bytes, int ranks, double seconds) {
   if (ranks < 2 || !std::isfinite(seconds) || seconds <= 0) return;
   Track& track = tracks_[index(a)];
   const Sample sample{bytes, ranks, seconds, track.observed++};
-  if (track.samples.size() < options_.window) {
-    track.samples.push_back(sample);
-  } else {
-    const Sample& old = track.samples[track.next];
-    --track.per_bucket[static_cast<size_t>(size_bucket(old.bytes))];
-    add(track.sums, a, old, -1);
-    track.samples[track.next] = sample;
-    track.next = (track.next + 1) % options_.window;
+  if (std::optional<Sample> old = push_ring(track.window, options_.window, sample)) {
+    --track.per_bucket[static_cast<size_t>(size_bucket(old->bytes))];
+    add(track.sums, a, *old, -1);
   }
   ++track.per_bucket[static_cast<size_t>(size_bucket(bytes))];
   add(track.sums, a, sample, +1);
-  if (++track.since_recompute >= options_.window) {
-    track.since_recompute = 0;
+  if (track.observed % options_.window == 0) {  // now and then exactly, so rounding cannot grow
     track.sums = {};
-    for (const Sample& s : track.samples) add(track.sums, a, s, +1);
+    for (const Sample& s : track.window.samples) add(track.sums, a, s, +1);
   }
-  BucketRing& recent = track.recent[static_cast<size_t>(size_bucket(bytes))];
-  if (recent.samples.size() < kBucketRing) {
-    recent.samples.push_back(sample);
-  } else {
-    recent.samples[recent.next] = sample;
-    recent.next = (recent.next + 1) % kBucketRing;
-  }
+  push_ring(track.recent[static_cast<size_t>(size_bucket(bytes))], kBucketRing, sample);
   refit(a);
+}
+
+std::optional<CostModel::Sample> CostModel::push_ring(Ring& ring, size_t cap, const Sample& s) {
+  if (ring.samples.size() < cap) {
+    ring.samples.push_back(s);
+    return std::nullopt;
+  }
+  const Sample old = ring.samples[ring.next];
+  ring.samples[ring.next] = s;
+  ring.next = (ring.next + 1) % cap;
+  return old;
 }
 
 void CostModel::add(Sums& sums, Algorithm a, const Sample& s, double sign) {
@@ -106,7 +105,7 @@ void CostModel::add(Sums& sums, Algorithm a, const Sample& s, double sign) {
 void CostModel::refit(Algorithm a) {
   Track& track = tracks_[index(a)];
   track.fitted = false;
-  if (track.samples.size() < options_.min_samples) return;
+  if (track.window.samples.size() < options_.min_samples) return;
   const double saa = track.sums.aa, sab = track.sums.ab, sbb = track.sums.bb;
   const double sat = track.sums.at, sbt = track.sums.bt, stt = track.sums.tt;
   const double det = saa * sbb - sab * sab;
@@ -135,7 +134,7 @@ AlphaBeta CostModel::params(Algorithm a) const {
 
 bool CostModel::fitted(Algorithm a) const { return tracks_[index(a)].fitted; }
 
-size_t CostModel::samples(Algorithm a) const { return tracks_[index(a)].samples.size(); }
+size_t CostModel::samples(Algorithm a) const { return tracks_[index(a)].window.samples.size(); }
 
 double CostModel::predict(Algorithm a, size_t bytes, int ranks) const {
   const AlphaBeta ab = params(a);
@@ -156,8 +155,8 @@ double CostModel::measured_ratio(Algorithm a, size_t bucket, int ranks) const {
     if (p > 0) ratios[n++] = s.seconds / p;
   }
   if (n < std::min(options_.explore_min_samples, kBucketRing)) return 1.0;
-  const auto mid = static_cast<std::ptrdiff_t>(n / 2);
-  std::nth_element(ratios.begin(), ratios.begin() + mid, ratios.begin() + static_cast<std::ptrdiff_t>(n));
+  const auto end = ratios.begin() + static_cast<std::ptrdiff_t>(n);
+  std::nth_element(ratios.begin(), ratios.begin() + static_cast<std::ptrdiff_t>(n / 2), end);
   return ratios[n / 2];  // the median: one slow outlier does not flip the choice
 }
 

@@ -108,24 +108,24 @@ class CostModel {
   struct Sums {
     double aa = 0, ab = 0, bb = 0, at = 0, bt = 0, tt = 0;
   };
-  // The most recent samples of one size bucket, for the measured/predicted correction.
-  struct BucketRing {
-    std::vector<Sample> samples;  // at most kBucketRing
-    size_t next = 0;
+  // The last samples, at most a capacity of them.
+  struct Ring {
+    std::vector<Sample> samples;
+    size_t next = 0;  // where the next sample goes once the ring is full
   };
   static constexpr size_t kBucketRing = 32;
   struct Track {
-    std::vector<Sample> samples;  // a ring of at most `window` entries
-    size_t next = 0;              // where the next sample goes once the ring is full
+    Ring window;  // at most options_.window samples: what the fit uses
     AlphaBeta fit;
     bool fitted = false;
     Sums sums;
-    size_t since_recompute = 0;
     uint64_t observed = 0;  // observations so far (the next sample's seq)
     std::array<uint32_t, kNumBuckets> per_bucket{};  // samples in the window, by size bucket
-    std::array<BucketRing, kNumBuckets> recent;     // the last samples of each bucket
+    std::array<Ring, kNumBuckets> recent;  // the last kBucketRing samples of each size bucket
   };
 
+  // Adds `s` to `ring` (capacity `cap`); returns the sample it replaced, if the ring was full.
+  static std::optional<Sample> push_ring(Ring& ring, size_t cap, const Sample& s);
   static void add(Sums& sums, Algorithm a, const Sample& s, double sign);
   void refit(Algorithm a);
   // Median of measured / predicted time over `a`'s most recent samples in this size bucket

@@ -119,6 +119,9 @@ class Engine {
   void track_extra_bytes(int64_t delta);
   // Adds one late gradient (in the tensor's dtype) to `h`'s carry.
   void add_to_carry(TensorHistory& h, const void* gradient);
+  // A plan's host allreduce, counted by algorithm (Stats) when it succeeds.
+  Status plan_allreduce(void* buf, size_t count, DataType wire, ReduceOp op,
+                        ops::Algorithm algorithm);
   // Hands a folded tensor to the flush callback (a warning when there is none), counting it.
   void hand_folded(const std::string& name, const Tensor& folded, int64_t gradients);
   // An allgather's layout: each rank's bytes, the output's shape and its total bytes.

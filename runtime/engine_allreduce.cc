@@ -113,6 +113,13 @@ bool Engine::answer_late(PendingRequest& r) {
   return true;
 }
 
+Status Engine::plan_allreduce(void* buf, size_t count, DataType wire, ReduceOp op,
+                              ops::Algorithm algorithm) {
+  Status s = opt_.host_backend->allreduce(buf, count, wire, op, algorithm);
+  if (s.is_ok()) by_algorithm_[static_cast<size_t>(algorithm)].fetch_add(1);
+  return s;
+}
+
 Status Engine::run_allreduce(const coord::Plan& plan, std::vector<Slot>& slots) {
   const DataType dtype = plan.dtype;
   const DataType wire = ops::wire_dtype(dtype);
@@ -181,9 +188,8 @@ Status Engine::run_allreduce(const coord::Plan& plan, std::vector<Slot>& slots) 
   if (n > 0) {
     const auto algorithm = static_cast<ops::Algorithm>(plan.algorithm);
     int64_t t0 = Timeline::now_ns();
-    timed(plan, n * esize, requests,
-          [&] { return opt_.host_backend->allreduce(buf, n, wire, op, algorithm); }, &status);
-    if (status.is_ok()) by_algorithm_[static_cast<size_t>(algorithm)].fetch_add(1);
+    timed(plan, n * esize, requests, [&] { return plan_allreduce(buf, n, wire, op, algorithm); },
+          &status);
     if (status.is_ok() && opt_.on_allreduce_timed) {
       opt_.on_allreduce_timed(algorithm, n * esize,
                               static_cast<double>(Timeline::now_ns() - t0) * 1e-9);
@@ -239,14 +245,12 @@ Status Engine::run_fold(const coord::Plan& plan) {
   Status status;
   timed(plan, buf.size(), {},
         [&] {
-          return opt_.host_backend->allreduce(buf.data(), h.elements + 1, wire,
-                                              plan.op == ReduceOp::kAverage ? ReduceOp::kSum
-                                                                            : plan.op,
-                                              static_cast<ops::Algorithm>(plan.algorithm));
+          return plan_allreduce(buf.data(), h.elements + 1, wire,
+                                plan.op == ReduceOp::kAverage ? ReduceOp::kSum : plan.op,
+                                static_cast<ops::Algorithm>(plan.algorithm));
         },
         &status);
   QUORUM_RETURN_IF_ERROR(status);
-  by_algorithm_[plan.algorithm].fetch_add(1);
   auto gradients = static_cast<int64_t>(read_count(buf.data() + h.elements * esize, wire, 0));
   if (plan.op == ReduceOp::kAverage && gradients > 0 && h.elements) {
     ops::divide(buf.data(), h.elements, wire, static_cast<double>(gradients));

@@ -29,6 +29,14 @@ namespace {
 
 std::string device_text(int ordinal) { return "cuda:" + std::to_string(ordinal); }
 
+// A broadcast's or allgather's tensor is not on the device this rank's CUDA plans run on.
+Status on_other_device(int tensor_ordinal, int plan_ordinal) {
+  return Status(StatusCode::kInvalidArgument,
+                "the tensor is on " + device_text(tensor_ordinal) +
+                    " but this rank's CUDA plans run on " + device_text(plan_ordinal) +
+                    ": quorum uses one CUDA device per rank");
+}
+
 int32_t compression_code(const std::string& knob) {
   if (knob == "fp16") return static_cast<int32_t>(DataType::kF16);
   if (knob == "bf16") return static_cast<int32_t>(DataType::kBF16);
@@ -366,10 +374,7 @@ Status Engine::run_broadcast_device(const coord::Plan& plan, PendingRequest& e) 
   Status local;
   void* scratch = nullptr;
   if (e.input.device.ordinal != ordinal) {
-    local = Status(StatusCode::kInvalidArgument,
-                   "the tensor is on " + device_text(e.input.device.ordinal) +
-                       " but this rank's CUDA plans run on " + device_text(ordinal) +
-                       ": quorum uses one CUDA device per rank");
+    local = on_other_device(e.input.device.ordinal, ordinal);
     Status a = dev.allocate(ordinal, bytes, true, &scratch);
     if (!a.is_ok()) {
       leave_job_if_device_failed("no scratch memory to take part in a broadcast: " + a.message());
@@ -408,10 +413,7 @@ Status Engine::run_allgather_device(const coord::Plan& plan, PendingRequest& e) 
                                                        std::to_string(total) + " bytes");
     }
   } else {
-    local = Status(StatusCode::kInvalidArgument,
-                   "the tensor is on " + device_text(e.input.device.ordinal) +
-                       " but this rank's CUDA plans run on " + device_text(ordinal) +
-                       ": quorum uses one CUDA device per rank");
+    local = on_other_device(e.input.device.ordinal, ordinal);
   }
   if (total == 0) return local;
   const void* send = e.input.data;

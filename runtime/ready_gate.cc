@@ -7,11 +7,27 @@ namespace quorum {
 
 void ReadyGate::learn(const std::vector<uint32_t>& ids) {
   if (ids.size() < 2) {
-    for (uint32_t id : ids) group_of_.erase(id);
+    for (uint32_t id : ids) changed_ = group_of_.erase(id) > 0 || changed_;
     return;
+  }
+  // In steady state every step runs the same plans: nothing to learn, nothing to allocate.
+  if (auto first = group_of_.find(ids.front()); first != group_of_.end() && *first->second == ids) {
+    const Group& g = first->second;
+    if (std::all_of(ids.begin(), ids.end(), [&](uint32_t id) {
+          auto it = group_of_.find(id);
+          return it != group_of_.end() && it->second == g;
+        })) {
+      return;
+    }
   }
   auto group = std::make_shared<const std::vector<uint32_t>>(ids);
   for (uint32_t id : ids) group_of_[id] = group;
+  changed_ = true;
+}
+
+void ReadyGate::forget_groups() {
+  group_of_.clear();
+  changed_ = true;
 }
 
 std::vector<PendingRequest> ReadyGate::release(std::vector<PendingRequest> fresh, int64_t now_ns,
@@ -23,6 +39,11 @@ std::vector<PendingRequest> ReadyGate::release(std::vector<PendingRequest> fresh
     for (PendingRequest& r : fresh) held_.push_back(std::move(r));
     return take_all();
   }
+  // Called on every poll of a collective: with nothing new, no group changed and nothing due,
+  // the answer is the last one (nothing goes; announced members finishing cannot complete a
+  // group).
+  if (fresh.empty() && !changed_ && now_ns < *deadline_ns()) return {};
+  changed_ = false;
   for (PendingRequest& r : fresh) {
     held_.push_back(std::move(r));
     held_at_.push_back(now_ns);

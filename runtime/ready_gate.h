@@ -31,7 +31,7 @@ class ReadyGate {
   // A plan ran `ids` together (one id: that tensor now runs alone).
   void learn(const std::vector<uint32_t>& ids);
   // Ids were evicted and may be reused: every group is forgotten and learned again.
-  void forget_groups() { group_of_.clear(); }
+  void forget_groups();
 
   // Adds `fresh` to what is held and returns what may be announced now, in arrival order.
   // `may_hold` false releases everything (bounded mode: a rank held back past the coordinator's
@@ -55,6 +55,7 @@ class ReadyGate {
 
   int64_t hold_limit_ns_;
   std::unordered_map<uint32_t, Group> group_of_;
+  bool changed_ = false;  // groups learned or forgotten since release() last looked
   std::vector<PendingRequest> held_;
   std::vector<int64_t> held_at_;  // when each of held_ was first held
   size_t awaited_ = 0;

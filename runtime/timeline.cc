@@ -204,11 +204,8 @@ void Timeline::append(const std::string& body) {
       stop = next;
     }
     if (!write_at_end(std::string_view(body).substr(pos, stop - pos))) {
-      // What could not be written is counted with the drops (each event starts with ",\n").
-      uint64_t lost = 0;
-      for (size_t at = body.find(",\n", pos); at != std::string::npos; at = body.find(",\n", at + 2)) {
-        ++lost;
-      }
+      uint64_t lost = 0;  // what could not be written is counted with the drops
+      for (size_t at = pos; at < body.size(); at = event_end(at)) ++lost;
       dropped_.fetch_add(lost, std::memory_order_relaxed);
       return;
     }

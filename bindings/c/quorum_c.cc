@@ -25,7 +25,8 @@ using quorum::StatusCode;
 static_assert(static_cast<int>(quorum::DataType::kU8) == QUORUM_U8);
 static_assert(static_cast<int>(quorum::ReduceOp::kProduct) == QUORUM_PRODUCT);
 static_assert(static_cast<int>(StatusCode::kUnimplemented) == QUORUM_UNIMPLEMENTED);
-static_assert(sizeof(quorum_stats) == 13 * 8 + 8 + 3 * 8, "quorum_stats only ever grows at the end");
+static_assert(sizeof(quorum_stats) == 13 * 8 + 8 + 3 * 8,
+              "quorum_stats only ever grows at the end");
 
 void copy_message(const std::string& msg, char* err, size_t err_len) {
   if (!err || err_len == 0) return;
@@ -84,7 +85,6 @@ quorum_handle* rejected(Status s, quorum_done_fn done, void* user_data) {
 }
 
 quorum_handle* wrap(quorum::Handle h) { return new (std::nothrow) quorum_handle{std::move(h), {}}; }
-
 
 }  // namespace
 

@@ -70,8 +70,8 @@ const char* algo_text(Algorithm a) {
 
 // Sets NCCL_ALGO for the lifetime of the scope (ring/tree), then puts back the user's value
 // (read with the knobs at init: Config::nccl_algo), or unsets it. setenv is not thread-safe
-// against getenv elsewhere, so the scope is kept to a communicator's initialisation, with no
-// engine code (progress hook) running inside it.
+// against environment reads elsewhere, so the scope is kept to a communicator's
+// initialisation, with no engine code (progress hook) running inside it.
 class PinnedAlgo {
  public:
   PinnedAlgo(Algorithm a, const std::optional<std::string>& user_value) : old_(user_value) {

@@ -3,12 +3,10 @@
 #include <mpi.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
-#include <optional>
 
 #include "tools/bench/checker.h"
 #include "tools/bench/collective_case.h"
@@ -19,41 +17,6 @@
 namespace quorum::bench {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-// QUORUM_ALGO as the user set it, put back when the comparison ends.
-class AlgoEnvironment {
- public:
-  AlgoEnvironment() {
-    if (const char* v = std::getenv("QUORUM_ALGO")) saved_ = v;
-  }
-  ~AlgoEnvironment() {
-    if (saved_) {
-      setenv("QUORUM_ALGO", saved_->c_str(), 1);
-    } else {
-      unsetenv("QUORUM_ALGO");
-    }
-  }
-  static void set(const char* setting) { setenv("QUORUM_ALGO", setting, 1); }
-
- private:
-  std::optional<std::string> saved_;
-};
-
-// One timed repetition of quorum alone, verified outside the timed region.
-double repetition(CollectiveCase& c, Checker& checker, const char* setting, int rep) {
-  c.prepare_quorum();
-  MPI_Barrier(MPI_COMM_WORLD);
-  const auto t0 = Clock::now();
-  const Status s = c.run_quorum();
-  const double seconds = seconds_since(t0);
-  checker.check(std::string("QUORUM_ALGO=") + setting, rep, s);
-  return seconds;
-}
 
 struct Measured {
   double median_us = 0;  // slowest rank's, on rank 0
@@ -62,25 +25,26 @@ struct Measured {
 };
 
 // One setting at one size: init, warm up, time, shut down.
-Measured measure(const AlgosOptions& o, int setting, CollectiveCase& c, Checker& checker,
-                 std::vector<std::string>* errors) {
+Measured measure(const AlgosOptions& o, int setting, CollectiveCase& c, Checker& checker) {
   const char* name = kAlgoSettings[static_cast<size_t>(setting)];
-  AlgoEnvironment::set(name);
+  // quorum::init() reads its knobs from the environment; the comparison ends with quorum shut
+  // down, so the user's QUORUM_ALGO is not needed again.
+  setenv("QUORUM_ALGO", name, 1);
+  const std::string impl = std::string("QUORUM_ALGO=") + name;
   Measured m;
   if (Status s = quorum::init(); !s.is_ok()) {
-    errors->push_back(std::string("QUORUM_ALGO=") + name + ": init: " + s.message());
-    checker.check(name, -1, s);
+    checker.check(impl, -1, Status(s.code(), "init: " + s.message()));
     return m;
   }
   // The first call pays one-time costs (names, ids, buffers); its time on the slowest rank
   // bounds how many more fit in warmup_seconds, the same count on every rank.
-  const double first = max_everywhere(repetition(c, checker, name, -1));
+  const double first = max_everywhere(timed_quorum_repetition(c, checker, impl, -1));
   const double fit = std::floor(o.warmup_seconds / std::max(first, 1e-9));
   m.warmup = 1 + static_cast<int>(std::clamp(fit, 0.0, double(std::max(o.warmup - 1, 0))));
-  for (int i = 1; i < m.warmup; ++i) repetition(c, checker, name, -1 - i);
+  for (int i = 1; i < m.warmup; ++i) timed_quorum_repetition(c, checker, impl, -1 - i);
   const Stats before = quorum::stats();
   std::vector<double> us;
-  for (int i = 0; i < o.reps; ++i) us.push_back(repetition(c, checker, name, i) * 1e6);
+  for (int i = 0; i < o.reps; ++i) us.push_back(timed_quorum_repetition(c, checker, impl, i) * 1e6);
   const Stats after = quorum::stats();
   m.plans = {after.allreduce_native - before.allreduce_native,
              after.allreduce_ring - before.allreduce_ring,
@@ -138,7 +102,6 @@ AlgosResult run_algos(const AlgosOptions& o, const MpiTypes& mpi) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &ranks);
   const bool printer = rank == 0;
-  AlgoEnvironment restore;
   AlgosResult result;
   std::vector<std::unique_ptr<CollectiveCase>> cases;
   std::vector<std::unique_ptr<Checker>> checkers;
@@ -156,7 +119,7 @@ AlgosResult run_algos(const AlgosOptions& o, const MpiTypes& mpi) {
       AlgosRow& row = result.rows[i];
       for (int k = 0; k < kNumAlgoSettings; ++k) {
         const int setting = (k + round) % kNumAlgoSettings;
-        const Measured m = measure(o, setting, *cases[i], *checkers[i], &result.errors);
+        const Measured m = measure(o, setting, *cases[i], *checkers[i]);
         row.rounds_us[static_cast<size_t>(setting)].push_back(m.median_us);
         row.warmup = m.warmup;
         if (setting == 0) {

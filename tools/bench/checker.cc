@@ -1,6 +1,11 @@
 #include "tools/bench/checker.h"
 
+#include <mpi.h>
+
+#include <chrono>
 #include <cstdio>
+
+#include "tools/bench/stats.h"
 
 namespace quorum::bench {
 
@@ -22,6 +27,17 @@ void Checker::check(const std::string& impl, int rep, const Status& status) {
                 rep < 0 ? "warm-up" : "repetition", rep < 0 ? -rep : rep + 1, impl.c_str());
   errors_->push_back(where + what);
   std::fprintf(stderr, "quorum-bench: %s\n", errors_->back().c_str());
+}
+
+double timed_quorum_repetition(CollectiveCase& c, Checker& checker, const std::string& impl,
+                               int rep) {
+  c.prepare_quorum();
+  MPI_Barrier(MPI_COMM_WORLD);
+  const auto t0 = std::chrono::steady_clock::now();
+  const Status s = c.run_quorum();
+  const double seconds = seconds_since(t0);
+  checker.check(impl, rep, s);
+  return seconds;
 }
 
 }  // namespace quorum::bench

@@ -1,6 +1,7 @@
 // checker.h — counts the wrong repetitions of one CollectiveCase on this rank and describes the
 // first few (to stderr and to an error list), naming rank, collective, dtype, size, repetition
-// and implementation. Shared by the sweep and the algorithm comparison.
+// and implementation; and one timed, verified repetition through quorum. Shared by the sweep
+// and the algorithm comparison.
 #pragma once
 
 #include <string>
@@ -32,5 +33,10 @@ class Checker {
   std::vector<std::string>* errors_;
   long long wrong_ = 0;
 };
+
+// One repetition through quorum: prepares the case, starts after a barrier (collective over
+// MPI_COMM_WORLD), and verifies the output outside the timed region as `impl`. Returns seconds.
+double timed_quorum_repetition(CollectiveCase& c, Checker& checker, const std::string& impl,
+                               int rep);
 
 }  // namespace quorum::bench

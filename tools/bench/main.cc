@@ -59,11 +59,35 @@ int usage_error(const std::string& what) {
   return kExitUsage;
 }
 
+// --min, --max and --factor: a geometric range of sizes (sweep and algos).
+struct SizeRange {
+  std::string min, max;
+  size_t factor = 4;
+};
+
+void add_size_range_options(CLI::App* c, SizeRange* r) {
+  c->add_option("--min", r->min, "smallest size in bytes (K/M/G)")
+      ->check(kSize)
+      ->capture_default_str();
+  c->add_option("--max", r->max, "largest size in bytes (K/M/G)")
+      ->check(kSize)
+      ->capture_default_str();
+  c->add_option("--factor", r->factor, "size multiplier")->capture_default_str();
+}
+
+// The sizes of a validated range; "" or the problem.
+std::string range_sizes(const SizeRange& r, std::vector<size_t>* sizes) {
+  const size_t lo = size_of(r.min), hi = size_of(r.max);
+  if (lo == 0 || lo > hi) return "--min must be at least 1 and at most --max";
+  if (r.factor < 2) return "--factor must be at least 2";
+  *sizes = geometric_sizes(lo, hi, r.factor);
+  return {};
+}
+
 // What the sweep and allreduce subcommands read from the command line.
 struct SweepArgs {
   std::string op = "allreduce";
-  std::string min = "4", max = "256M";
-  size_t factor = 4;
+  SizeRange range{"4", "256M"};
   std::vector<std::string> sizes{"4K", "64K", "1M", "16M", "64M"};
   std::string dtype = "f32";
   int reps = 0, warmup = 2;
@@ -72,8 +96,7 @@ struct SweepArgs {
 };
 
 struct AlgosArgs {
-  std::string min = "4K", max = "4M";
-  size_t factor = 4;
+  SizeRange range{"4K", "4M"};
   std::string dtype = "f32";
   AlgosOptions options;
 };
@@ -111,11 +134,8 @@ std::string sweep_options(const SweepArgs& a, bool list, SweepOptions* o) {
   }
   if (list) {
     for (const std::string& s : a.sizes) o->sizes.push_back(size_of(s));
-  } else {
-    const size_t lo = size_of(a.min), hi = size_of(a.max);
-    if (lo == 0 || lo > hi) return "--min must be at least 1 and at most --max";
-    if (a.factor < 2) return "--factor must be at least 2";
-    o->sizes = geometric_sizes(lo, hi, a.factor);
+  } else if (std::string e = range_sizes(a.range, &o->sizes); !e.empty()) {
+    return e;
   }
   for (size_t bytes : o->sizes) {
     if (bytes / dtype_size(o->dtype) > static_cast<size_t>(INT_MAX)) {
@@ -136,7 +156,7 @@ std::vector<std::pair<std::string, std::string>> sweep_settings(const SweepArgs&
     for (size_t s : o.sizes) sizes += (sizes.empty() ? "" : ",") + format_size(s);
   } else {
     sizes = format_size(o.sizes.front()) + " .. " + format_size(o.sizes.back()) + ", x" +
-            std::to_string(a.factor) + " (" + std::to_string(o.sizes.size()) + " sizes)";
+            std::to_string(a.range.factor) + " (" + std::to_string(o.sizes.size()) + " sizes)";
   }
   const std::string reps = o.reps > 0 ? std::to_string(o.reps)
                                       : "adaptive (~" + fixed(a.target_ms, 0) + " ms per size, " +
@@ -229,13 +249,7 @@ int run(int argc, char** argv) {
   sweep->add_option("--op", sa.op, "collective")
       ->check(CLI::IsMember({"allreduce", "broadcast", "allgather", "all"}))
       ->capture_default_str();
-  sweep->add_option("--min", sa.min, "smallest size in bytes (K/M/G)")
-      ->check(kSize)
-      ->capture_default_str();
-  sweep->add_option("--max", sa.max, "largest size in bytes (K/M/G)")
-      ->check(kSize)
-      ->capture_default_str();
-  sweep->add_option("--factor", sa.factor, "size multiplier")->capture_default_str();
+  add_size_range_options(sweep, &sa.range);
   add_common_sweep_options(sweep, &sa);
   sweep->add_option("--json", json_path, "also write the results as JSON");
 
@@ -279,13 +293,7 @@ int run(int argc, char** argv) {
   AlgosArgs aa;
   CLI::App* algos = app.add_subcommand(
       "algos", "QUORUM_ALGO=auto against native, ring and tree, interleaved in one run");
-  algos->add_option("--min", aa.min, "smallest size in bytes (K/M/G)")
-      ->check(kSize)
-      ->capture_default_str();
-  algos->add_option("--max", aa.max, "largest size in bytes (K/M/G)")
-      ->check(kSize)
-      ->capture_default_str();
-  algos->add_option("--factor", aa.factor, "size multiplier")->capture_default_str();
+  add_size_range_options(algos, &aa.range);
   algos->add_option("--dtype", aa.dtype, "element type")->check(kDtype)->capture_default_str();
   algos->add_option("--rounds", aa.options.rounds, "rounds; each runs every setting once")
       ->check(CLI::PositiveNumber)
@@ -323,10 +331,9 @@ int run(int argc, char** argv) {
     }
   } else if (algos->parsed()) {
     parse_dtype(aa.dtype, &aa.options.dtype);
-    const size_t lo = size_of(aa.min), hi = size_of(aa.max);
-    if (lo == 0 || lo > hi) return usage_error("--min must be at least 1 and at most --max");
-    if (aa.factor < 2) return usage_error("--factor must be at least 2");
-    aa.options.sizes = geometric_sizes(lo, hi, aa.factor);
+    if (std::string e = range_sizes(aa.range, &aa.options.sizes); !e.empty()) {
+      return usage_error(e);
+    }
   } else if (std::string e = sweep_options(sa, alias->parsed(), &so); !e.empty()) {
     return usage_error(e);
   }
@@ -357,7 +364,7 @@ int run(int argc, char** argv) {
     const RunInfo info = gather_run_info(
         "algos",
         {{"sizes", format_size(o.sizes.front()) + " .. " + format_size(o.sizes.back()) + ", x" +
-                       std::to_string(aa.factor)},
+                       std::to_string(aa.range.factor)},
          {"dtype", aa.dtype},
          {"settings", "QUORUM_ALGO=auto|native|ring|tree, quorum restarted for each; order "
                       "rotates by round"},

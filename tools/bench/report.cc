@@ -43,6 +43,15 @@ nlohmann::json info_json(const RunInfo& info) {
           {"environment", pairs_json(info.environment)}};
 }
 
+// A table's JSON: the run, its rows, and whether every element was right.
+nlohmann::json results_json(const RunInfo& info, nlohmann::json rows, long long wrong) {
+  nlohmann::json j = info_json(info);
+  j["results"] = std::move(rows);
+  j["verified"] = wrong == 0;
+  j["wrong"] = wrong;
+  return j;
+}
+
 }  // namespace
 
 RunInfo gather_run_info(std::string command,
@@ -91,11 +100,7 @@ nlohmann::json sweep_json(const RunInfo& info, const SweepOptions& options,
                      r.mpi_us.median > 0 ? r.quorum_us.median / r.mpi_us.median : 0.0},
                     {"wrong", r.wrong}});
   }
-  nlohmann::json j = info_json(info);
-  j["results"] = std::move(rows);
-  j["verified"] = result.wrong == 0;
-  j["wrong"] = result.wrong;
-  return j;
+  return results_json(info, std::move(rows), result.wrong);
 }
 
 nlohmann::json algos_json(const RunInfo& info, const AlgosResult& result) {
@@ -114,11 +119,7 @@ nlohmann::json algos_json(const RunInfo& info, const AlgosResult& result) {
                     {"warmup", r.warmup},
                     {"wrong", r.wrong}});
   }
-  nlohmann::json j = info_json(info);
-  j["results"] = std::move(rows);
-  j["verified"] = result.wrong == 0;
-  j["wrong"] = result.wrong;
-  return j;
+  return results_json(info, std::move(rows), result.wrong);
 }
 
 nlohmann::json train_json(const RunInfo& info, const Model& model, const TrainResult& r) {

@@ -19,6 +19,10 @@ std::vector<double> reduce_to_root(const std::vector<double>& local, MPI_Op op) 
 
 }  // namespace
 
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
   const size_t mid = v.size() / 2;

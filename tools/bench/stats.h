@@ -3,9 +3,13 @@
 // same order.
 #pragma once
 
+#include <chrono>
 #include <vector>
 
 namespace quorum::bench {
+
+// Seconds from `t0` until now.
+double seconds_since(std::chrono::steady_clock::time_point t0);
 
 // Median and minimum of a set of samples (0 for an empty set).
 struct Summary {

@@ -17,10 +17,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
 Table sweep_table() {
   return Table({{"size", 9},
                 {"count", 10},
@@ -40,16 +36,11 @@ Table sweep_table() {
 // One repetition of both implementations: each starts after a barrier, and its output is
 // verified outside the timed region. Returns {quorum seconds, mpi seconds}.
 std::pair<double, double> repetition(CollectiveCase& c, Checker& checker, int rep) {
-  c.prepare_quorum();
-  MPI_Barrier(MPI_COMM_WORLD);
-  auto t0 = Clock::now();
-  const Status s = c.run_quorum();
-  const double q = seconds_since(t0);
-  checker.check("quorum", rep, s);
+  const double q = timed_quorum_repetition(c, checker, "quorum", rep);
 
   c.prepare_mpi();
   MPI_Barrier(MPI_COMM_WORLD);
-  t0 = Clock::now();
+  const auto t0 = Clock::now();
   c.run_mpi();
   const double m = seconds_since(t0);
   checker.check("mpi", rep, Status::ok());
