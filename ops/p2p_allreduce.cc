@@ -20,7 +20,6 @@ constexpr int kTreeFoldTag = 0x7110;
 constexpr int kTreeExchangeTag = 0x7111;
 constexpr int kTreeResultTag = 0x7112;
 
-constexpr size_t kTreeSegmentBytes = size_t{1} << 20;
 // MPI counts are int; a segment never exceeds this many elements whatever segment_bytes says.
 constexpr size_t kMaxSegmentElems = size_t{1} << 30;
 // Segments in flight in each direction. Two lets segment k+1 arrive while segment k is reduced,
@@ -220,7 +219,7 @@ Status ring_allreduce(MPI_Comm comm, void* buf, size_t count, DataType t, Reduce
 }
 
 Status tree_allreduce(MPI_Comm comm, void* buf, size_t count, DataType t, ReduceOp op,
-                      const std::function<void()>& progress) {
+                      const std::function<void()>& progress, size_t segment_bytes) {
   QUORUM_RETURN_IF_ERROR(check_args(buf, count, t, op, "tree_allreduce"));
   int rank = 0, size = 1;
   QUORUM_RETURN_IF_ERROR(comm_shape(comm, &rank, &size));
@@ -230,7 +229,7 @@ Status tree_allreduce(MPI_Comm comm, void* buf, size_t count, DataType t, Reduce
   int pof2 = 1;
   while (pof2 <= size / 2) pof2 *= 2;
   const int rem = size - pof2;
-  Pipeline pipe(comm, t, op, kTreeSegmentBytes, progress);
+  Pipeline pipe(comm, t, op, segment_bytes, progress);
 
   // Fold-in: among the first 2*rem ranks, each even rank hands its data to the odd rank above
   // and sits out; the pof2 survivors are renumbered 0..pof2-1 in rank order.

@@ -46,7 +46,7 @@ int comm_size(MPI_Comm c) {
   return s;
 }
 
-enum class Algo { kRing, kRingSmallSegments, kTree };
+enum class Algo { kRing, kRingSmallSegments, kTree, kTreeSmallSegments };
 
 const char* algo_name(Algo a) {
   switch (a) {
@@ -56,6 +56,8 @@ const char* algo_name(Algo a) {
       return "ring/256B";
     case Algo::kTree:
       return "tree";
+    case Algo::kTreeSmallSegments:
+      return "tree/256B";
   }
   return "?";
 }
@@ -74,6 +76,8 @@ Status run_algo(Algo a, MPI_Comm comm, void* buf, size_t n, DataType t, ReduceOp
       return ops::ring_allreduce(comm, buf, n, t, op, progress, 256);
     case Algo::kTree:
       return ops::tree_allreduce(comm, buf, n, t, op, progress);
+    case Algo::kTreeSmallSegments:
+      return ops::tree_allreduce(comm, buf, n, t, op, progress, 256);
   }
   return Status(StatusCode::kInternal, "unknown algorithm");
 }
@@ -149,10 +153,10 @@ TEST_P(Algorithms, LargeMessageManySegments) {
   const int rank = comm_rank(g_comm), size = comm_size(g_comm);
   auto buf = make_input(77, rank, n, DataType::kF32);
   buf[n * 4] = kGuard;
+  const bool tree = GetParam() == Algo::kTree || GetParam() == Algo::kTreeSmallSegments;
   Status s =
-      GetParam() == Algo::kTree
-          ? ops::tree_allreduce(g_comm, buf.data(), n, DataType::kF32, ReduceOp::kSum, {})
-          : ops::ring_allreduce(g_comm, buf.data(), n, DataType::kF32, ReduceOp::kSum, {}, 4096);
+      tree ? ops::tree_allreduce(g_comm, buf.data(), n, DataType::kF32, ReduceOp::kSum, {}, 4096)
+           : ops::ring_allreduce(g_comm, buf.data(), n, DataType::kF32, ReduceOp::kSum, {}, 4096);
   EXPECT_TRUE(s.is_ok()) << s.message();
   auto want = expected_allreduce(77, size, n, DataType::kF32, ReduceOp::kSum);
   EXPECT_EQ(0, std::memcmp(want.data(), buf.data(), n * 4));
@@ -233,7 +237,8 @@ TEST_P(Algorithms, RejectsNonWireDtypeAndAverageWithoutCommunicating) {
 }
 
 INSTANTIATE_TEST_SUITE_P(P2p, Algorithms,
-                         ::testing::Values(Algo::kRing, Algo::kRingSmallSegments, Algo::kTree),
+                         ::testing::Values(Algo::kRing, Algo::kRingSmallSegments, Algo::kTree,
+                                           Algo::kTreeSmallSegments),
                          [](const auto& info) {
                            switch (info.param) {
                              case Algo::kRing:
@@ -242,6 +247,8 @@ INSTANTIATE_TEST_SUITE_P(P2p, Algorithms,
                                return std::string("RingSmallSegments");
                              case Algo::kTree:
                                return std::string("Tree");
+                             case Algo::kTreeSmallSegments:
+                               return std::string("TreeSmallSegments");
                            }
                            return std::string("Unknown");
                          });
