@@ -222,7 +222,7 @@ class Engine {
   // The CUDA device of every device plan of this rank: the first one used (`wanted` then).
   int plan_device(int wanted);
   bool device_hooked_ = false;
-  bool device_quiet_ = false;  // no progress() while a late request is answered
+  bool device_quiet_ = false;  // no readiness sent while a late request is answered
   std::optional<DataType> compression_;  // rank 0's QUORUM_COMPRESSION, once agreed
   Status device_error_;  // set when some rank cannot use CUDA: every CUDA plan fails with it
   int device_ordinal_ = -1;  // plan_device(), once chosen

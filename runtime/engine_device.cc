@@ -51,10 +51,15 @@ Status Engine::device_ready() {
                   "CUDA tensors need the NCCL backend, which this build does not have");
   }
   if (!device_hooked_) {
-    // No progress while a late request is answered from inside send_readiness(): a nested
-    // pump would send readiness out of order.
+    // While a late request is answered from inside send_readiness(), no readiness goes out (a
+    // nested send would go out of order), but messages are still read: that copy may queue
+    // behind a collective in flight, and a PeerFailed is what lets it end if a peer died.
     opt_.device_backend->set_progress_hook([this] {
-      if (!device_quiet_) pump();
+      if (device_quiet_) {
+        receive_plans();
+      } else {
+        pump();
+      }
     });
     opt_.device_backend->set_abort_check([this] { return broken_.empty() ? lost_reason_ : broken_; });
     device_hooked_ = true;
@@ -403,12 +408,17 @@ Status Engine::run_allgather_device(const coord::Plan& plan, PendingRequest& e) 
   Status local;
   void* out = nullptr;
   if (usable) {
-    try {
-      out = e.allocate(shape);  // device memory on the input's device (the allocator's contract)
-    } catch (...) {
-      out = nullptr;
+    // The allocator's contract: device memory on the input's device, which is made current
+    // first (the engine thread may have used another device last).
+    local = dev.select(ordinal);
+    if (local.is_ok()) {
+      try {
+        out = e.allocate(shape);
+      } catch (...) {
+        out = nullptr;
+      }
     }
-    if (!out && total > 0) {
+    if (local.is_ok() && !out && total > 0) {
       local = Status(StatusCode::kInvalidArgument, "the output allocator returned no memory for " +
                                                        std::to_string(total) + " bytes");
     }

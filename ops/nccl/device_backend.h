@@ -95,6 +95,10 @@ class DeviceBackend : public Backend {
   // failure they observe (the engine breaks the job and leaves it: engine_device.cc).
   virtual std::string out_of_step() const = 0;
 
+  // Makes `device` the calling thread's current CUDA device, so that a user's output allocator
+  // called next allocates there.
+  virtual Status select(int device) = 0;
+
   // Device memory on `device` for stored results and carries, ordered on quorum's stream.
   // zero: the memory reads as zeros. Released by release(); everything left at destruction is
   // freed then.

@@ -11,8 +11,16 @@
 #include "ops/mpi_backend.h"
 #include "ops/nccl/pack_kernels.h"
 
+// Non-blocking communicators (ncclConfig_t.blocking = 0), ncclCommFinalize and ncclGetLastError
+// exist from 2.14; non-blocking mode was unreliable before about 2.18.
+#if NCCL_VERSION_CODE < NCCL_VERSION(2, 18, 0)
+#error "quorum's NCCL backend needs NCCL 2.18 or newer"
+#endif
+
 namespace quorum::ops {
 namespace {
+
+constexpr int kMinNcclVersion = NCCL_VERSION(2, 18, 0);
 
 std::string where(int ordinal) { return "cuda:" + std::to_string(ordinal); }
 
@@ -187,7 +195,18 @@ Status NcclBackend::probe() {
     return Status(StatusCode::kFailedPrecondition,
                   "rank " + std::to_string(rank_) + " has no CUDA device");
   }
+  // The libnccl found at run time may be older than the header this was built against.
+  int version = 0;
+  if (ncclGetVersion(&version) != ncclSuccess || version < kMinNcclVersion) {
+    return Status(StatusCode::kFailedPrecondition,
+                  "rank " + std::to_string(rank_) + " loaded NCCL " + std::to_string(version) +
+                      "; quorum needs " + std::to_string(kMinNcclVersion) + " or newer");
+  }
   return Status::ok();
+}
+
+Status NcclBackend::select(int ordinal) {
+  return cuda_status(cudaSetDevice(ordinal), "selecting " + where(ordinal));
 }
 
 Status NcclBackend::device(int ordinal, Device** out) {
@@ -310,6 +329,8 @@ Status NcclBackend::communicator(Device& d, Algorithm algorithm, ncclComm_t* out
 Status NcclBackend::settle(Device& d, ncclComm_t comm, const std::string& what) {
   Backoff backoff(kDevicePauseCap);
   for (;;) {
+    // A local operation nested in progress() may have failed the backend, aborting `comm`.
+    QUORUM_RETURN_IF_ERROR(in_step(what));
     ncclResult_t state = ncclInProgress;
     ncclResult_t r = ncclCommGetAsyncError(comm, &state);
     if (r != ncclSuccess) state = r;
@@ -329,15 +350,24 @@ Status NcclBackend::finish(Device& d, cudaEvent_t event, ncclComm_t comm,
   Backoff backoff(kDevicePauseCap);
   for (;;) {
     cudaError_t e = cudaEventQuery(event);
-    if (e == cudaSuccess) return Status::ok();
+    // A local operation nested in progress() may have failed the backend meanwhile, aborting
+    // `comm` and draining the stream: then the collective did not complete, whatever the event
+    // says (and `comm` must not be touched again).
+    if (e == cudaSuccess) return comm ? in_step(what) : Status::ok();
+    if (comm && !failed_.empty()) return in_step(what);
     if (e != cudaErrorNotReady) return cuda_status(e, what);
     if (comm) {
       ncclResult_t state = ncclSuccess;
       ncclResult_t r = ncclCommGetAsyncError(comm, &state);
       if (r != ncclSuccess) state = r;
       if (state != ncclSuccess && state != ncclInProgress) return nccl_error(state, comm, what);
-      std::string reason = abort_reason();
-      if (!reason.empty()) return Status(StatusCode::kAborted, what + " abandoned: " + reason);
+    }
+    std::string reason = abort_reason();
+    if (!reason.empty()) {
+      Status s(StatusCode::kAborted, what + " abandoned: " + reason);
+      // A local operation (no comm) can be queued behind a collective that will never end now:
+      // aborting the communicators ends that one, and fail() drains the stream before returning.
+      return comm ? s : fail(&d, s);
     }
     progress();
     cudaSetDevice(d.ordinal);

@@ -55,6 +55,7 @@ class NcclBackend final : public DeviceBackend {
   Status broadcast_on(int device, void* buf, size_t bytes, int root, void* ready_event) override;
   Status allgather_on(int device, const void* send, void* recv,
                       const std::vector<size_t>& bytes_per_rank, void* ready_event) override;
+  Status select(int device) override;
   Status allocate(int device, size_t bytes, bool zero, void** out) override;
   void release(int device, void* p) override;
   Status copy(int device, void* dst, const void* src, size_t bytes, void* ready_event) override;

@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   if (quorum::gpu_test::device_count() == 0) {
     std::printf("no CUDA device: skipping\n");
-    return quorum::gpu_test::kSkip;
+    return quorum::gpu_test::no_device_exit();
   }
   cudaDeviceProp prop{};
   check(cudaGetDeviceProperties(&prop, 0), "properties");

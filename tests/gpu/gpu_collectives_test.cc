@@ -283,14 +283,16 @@ int main(int argc, char** argv) {
   MPI_Comm_rank(local, &local_rank);
   MPI_Comm_size(local, &local_size);
   MPI_Comm_free(&local);
-  int mine = quorum::gpu_test::device_count() >= local_size ? 1 : 0, all = 0;
+  const int devices = quorum::gpu_test::device_count();
+  int mine = devices >= local_size ? 1 : 0, all = 0;
   MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
   if (!all) {
     int world = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &world);
     if (world == 0) std::printf("fewer CUDA devices than ranks on a host: skipping\n");
     MPI_Finalize();
-    return quorum::gpu_test::kSkip;
+    // One GPU for two ranks is a legitimate skip; no usable GPU at all may be a broken driver.
+    return devices == 0 ? quorum::gpu_test::no_device_exit() : quorum::gpu_test::kSkip;
   }
   quorum::gpu_test::check(cudaSetDevice(local_rank), "cudaSetDevice");
   quorum::Status s = quorum::init();

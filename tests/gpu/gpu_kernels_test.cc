@@ -243,7 +243,7 @@ INSTANTIATE_TEST_SUITE_P(
 int main(int argc, char** argv) {
   if (quorum::gpu_test::device_count() == 0) {
     std::printf("no CUDA device: skipping\n");
-    return quorum::gpu_test::kSkip;
+    return quorum::gpu_test::no_device_exit();
   }
   ::testing::InitGoogleTest(&argc, argv);
   return RUN_ALL_TESTS();

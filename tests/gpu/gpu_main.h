@@ -7,20 +7,36 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <string_view>
 #include <vector>
 
 namespace quorum::gpu_test {
 
 inline constexpr int kSkip = 77;
 
-// Number of usable CUDA devices; 0 when the driver or the devices are missing.
+// Number of usable CUDA devices; 0 when the driver or the devices are missing (and why, on
+// stderr: a broken driver must not read like a machine without a GPU).
 inline int device_count() {
   int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) {
+    std::fprintf(stderr, "cudaGetDeviceCount: %s\n", cudaGetErrorString(e));
     cudaGetLastError();  // clear the sticky "no driver" error
     return 0;
   }
   return n;
+}
+
+// What a test returns when it finds no usable device: 77 (SKIP), or 1 (FAIL) where
+// QUORUM_GPU_REQUIRED=1 says the machine has a GPU (tests/gpu/run.sh sets it when nvidia-smi
+// lists one), so a driver that CUDA cannot use fails the run instead of skipping every test.
+inline int no_device_exit() {
+  const char* required = std::getenv("QUORUM_GPU_REQUIRED");
+  if (required && std::string_view(required) == "1") {
+    std::fprintf(stderr, "QUORUM_GPU_REQUIRED=1 but CUDA sees no usable device\n");
+    return 1;
+  }
+  return kSkip;
 }
 
 inline void check(cudaError_t e, const char* what) {

@@ -29,6 +29,8 @@ fi
 echo "== GPUs"
 if command -v nvidia-smi > /dev/null; then
   nvidia-smi --query-gpu=index,name,memory.total,driver_version --format=csv,noheader || true
+  # The machine has a GPU: a test that finds none fails instead of skipping (tests/gpu/gpu_main.h).
+  if nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then export QUORUM_GPU_REQUIRED=1; fi
 fi
 
 echo "== build ($build)"

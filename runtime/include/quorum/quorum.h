@@ -64,8 +64,10 @@ class QUORUM_EXPORT Handle {
 using DoneCallback = std::function<void(const Status&)>;
 
 // Gives memory for an allgather's output once its shape is known (first dimension = sum over
-// ranks). Called on the engine thread; returns a pointer to at least product(shape) elements
-// of the input's dtype, valid until the handle completes, or nullptr to fail the operation.
+// ranks). Called on the engine thread, with the input's CUDA device current when the input is
+// on one (so cudaMalloc there allocates on that device); returns a pointer to at least
+// product(shape) elements of the input's dtype, valid until the handle completes, or nullptr to
+// fail the operation.
 using OutputAllocator = std::function<void*(const std::vector<int64_t>& shape)>;
 
 // Reduces `input` across ranks into `output` (same dtype and element count; may be the same
