@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "ops/backoff.h"
+#include "ops/kernels.h"
 #include "ops/p2p_allreduce.h"
 
 namespace quorum::ops {
@@ -97,8 +98,8 @@ MpiBackend::MpiBackend(MPI_Comm comm) : comm_(comm) {
 Status MpiBackend::allreduce(void* buf, size_t count, DataType t, ReduceOp op,
                              Algorithm algorithm) {
   MPI_Datatype type = mpi_datatype(t);
-  if (type == MPI_DATATYPE_NULL || op == ReduceOp::kAverage) {
-    return Status(StatusCode::kInternal, "MPI allreduce called with a non-wire dtype or Average");
+  if (type == MPI_DATATYPE_NULL) {
+    return Status(StatusCode::kInternal, "MPI allreduce called with a non-wire dtype");
   }
   if (algorithm == Algorithm::kRing) {
     return ring_allreduce(comm_, buf, count, t, op, [this] { progress(); });
@@ -118,6 +119,7 @@ Status MpiBackend::allreduce(void* buf, size_t count, DataType t, ReduceOp op,
     QUORUM_RETURN_IF_ERROR(wait_request(req, [this] { progress(); }));
     done += n;
   }
+  if (op == ReduceOp::kAverage) divide(buf, count, t, static_cast<double>(size_));
   return Status::ok();
 }
 

@@ -159,16 +159,18 @@ class Pipeline {
 };
 
 Status check_args(const void* buf, size_t count, DataType t, ReduceOp op, const char* who) {
-  if (mpi_datatype(t) == MPI_DATATYPE_NULL || op == ReduceOp::kAverage) {
+  if (mpi_datatype(t) == MPI_DATATYPE_NULL) {
     return Status(StatusCode::kInvalidArgument,
-                  std::string(who) + " takes a wire dtype and no Average; got " +
-                      std::string(dtype_name(t)) + " " + std::string(op_name(op)));
+                  std::string(who) + " takes a wire dtype; got " + std::string(dtype_name(t)));
   }
   if (buf == nullptr && count > 0) {
     return Status(StatusCode::kInvalidArgument, std::string(who) + ": null buffer");
   }
   return Status::ok();
 }
+
+// What the segments are combined with: Average is a sum until it is divided.
+ReduceOp combining(ReduceOp op) { return op == ReduceOp::kAverage ? ReduceOp::kSum : op; }
 
 Status comm_shape(MPI_Comm comm, int* rank, int* size) {
   QUORUM_RETURN_IF_ERROR(mpi_status(MPI_Comm_rank(comm, rank), "MPI_Comm_rank"));
@@ -195,7 +197,7 @@ Status ring_allreduce(MPI_Comm comm, void* buf, size_t count, DataType t, Reduce
   };
   const int right = (rank + 1) % size;
   const int left = (rank + size - 1) % size;
-  Pipeline pipe(comm, t, op, segment_bytes, progress);
+  Pipeline pipe(comm, t, combining(op), segment_bytes, progress);
 
   // Reduce-scatter. At step s rank r passes block r-s on and folds block r-s-1 into its own
   // copy, so block b is combined in the fixed order b, b+1, ..., b-1 (mod p) and ends complete
@@ -206,6 +208,10 @@ Status ring_allreduce(MPI_Comm comm, void* buf, size_t count, DataType t, Reduce
     QUORUM_RETURN_IF_ERROR(
         pipe.run({block_ptr(send_b), block_count(send_b), right, block_ptr(recv_b),
                   block_count(recv_b), left, Combine::kLocalFirst, kRingReduceScatterTag}));
+  }
+  if (op == ReduceOp::kAverage) {
+    const size_t mine = (r + 1) % p;
+    divide(block_ptr(mine), block_count(mine), t, static_cast<double>(p));
   }
   // Allgather: rank r starts with complete block r+1 and forwards what it last received.
   for (size_t s = 0; s + 1 < p; ++s) {
@@ -229,7 +235,7 @@ Status tree_allreduce(MPI_Comm comm, void* buf, size_t count, DataType t, Reduce
   int pof2 = 1;
   while (pof2 <= size / 2) pof2 *= 2;
   const int rem = size - pof2;
-  Pipeline pipe(comm, t, op, segment_bytes, progress);
+  Pipeline pipe(comm, t, combining(op), segment_bytes, progress);
 
   // Fold-in: among the first 2*rem ranks, each even rank hands its data to the odd rank above
   // and sits out; the pof2 survivors are renumbered 0..pof2-1 in rank order.
@@ -257,6 +263,7 @@ Status tree_allreduce(MPI_Comm comm, void* buf, size_t count, DataType t, Reduce
                                        kTreeExchangeTag}));
     }
   }
+  if (vrank >= 0 && op == ReduceOp::kAverage) divide(base, count, t, static_cast<double>(size));
   // Fold-out: the odd rank returns the result to the even rank that sat out.
   if (rank < 2 * rem) {
     if (rank % 2 == 0) {

@@ -6,8 +6,8 @@
 //   (and `segment_bytes`), in the same order relative to other calls on `comm`. One thread at a
 //   time per communicator.
 // - `buf` holds `count` elements of `t` on entry and the reduction over all ranks on return. `t`
-//   is a wire dtype (not f16/bf16) and `op` is not Average (reduce with Sum and divide); anything
-//   else returns kInvalidArgument without communicating.
+//   is a wire dtype (not f16/bf16); anything else returns kInvalidArgument without communicating.
+//   Average is the sum divided by the rank count (ops::divide).
 // - The result is bitwise identical on every rank: each element is combined in one fixed order
 //   on one rank and copied to the others (ring), or both partners of an exchange apply the same
 //   operation with the lower rank's operand first (tree).
@@ -29,7 +29,8 @@ namespace quorum::ops {
 
 // Ring: reduce-scatter then allgather over neighbours (rank - 1 -> rank -> rank + 1). The buffer
 // is split into `size` blocks whose element counts differ by at most one (count < size and
-// count == 0 are fine). Each of the 2(size - 1) steps moves one block in segments of at most
+// count == 0 are fine). Average divides each block once, on the rank that completed it, before
+// the allgather: each rank divides 1/size of the buffer instead of all of it. Each of the 2(size - 1) steps moves one block in segments of at most
 // `segment_bytes` (at least one element), with a window of two segments in flight each way, so
 // the scratch memory is two segments however large the message is.
 //

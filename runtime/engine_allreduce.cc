@@ -126,8 +126,10 @@ Status Engine::run_allreduce(const coord::Plan& plan, std::vector<Slot>& slots) 
   const size_t esize = dtype_size(wire);
   size_t total = 0;
   for (const Slot& s : slots) total += s.elements;
-  const ReduceOp op = plan.op == ReduceOp::kAverage ? ReduceOp::kSum : plan.op;
   const bool counted = plan.counted;
+  // A plain Average divides by the rank count inside the backend (a ring divides only the block
+  // each rank completed); a counted one is a Sum here, divided by each part's count below.
+  const ReduceOp op = plan.op == ReduceOp::kAverage && counted ? ReduceOp::kSum : plan.op;
   const size_t count_slots = counted ? slots.size() : 0;
   const size_t n = total + count_slots;
 
@@ -204,7 +206,7 @@ Status Engine::run_allreduce(const coord::Plan& plan, std::vector<Slot>& slots) 
     unsigned char* data = buf + offset;
     int64_t gradients = counted ? static_cast<int64_t>(read_count(buf + total * esize, wire, k))
                                 : opt_.size;
-    if (plan.op == ReduceOp::kAverage && s.elements && gradients > 0) {
+    if (plan.op == ReduceOp::kAverage && counted && s.elements && gradients > 0) {
       ops::divide(data, s.elements, wire, static_cast<double>(gradients));
     }
     // Our request arrived after the round was cut: it gets this result, and its gradient (not

@@ -577,7 +577,8 @@ Status NcclBackend::allreduce(void* buf, size_t count, DataType t, ReduceOp op,
   job.device = default_device();
   job.dtype = t;
   job.wire = t;
-  job.op = op == ReduceOp::kAverage ? ReduceOp::kSum : op;
+  job.op = op;  // Average travels as Sum and is divided at unpack
+  job.divisor = size_;
   job.algorithm = algorithm;
   job.parts.push_back(DevicePart{buf, nullptr, buf, nullptr, count, 1, nullptr, "buffer"});
   return fused_allreduce(job, nullptr, nullptr);
