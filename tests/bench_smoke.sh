@@ -28,11 +28,18 @@ expect sweep '^# all results verified'
 grep -q '"verified": true' "$dir/sweep.json" || { echo "sweep.json: not verified"; exit 1; }
 
 run train train --model tiny-many --steps 3 --compute-ms 1
-expect train '^#variant  *step_ms .*quorum/this'
+expect train '^#variant  *step_ms .*quorum/this  *paired'
 for v in quorum mpi-per-tensor mpi-fused ideal; do expect train "^ $v "; done
 expect train '^# control plane per step'
 expect train '^# all results verified'
-grep -q '"verified": true' "$dir/train.json" || { echo "train.json: not verified"; exit 1; }
+python3 - "$dir/train.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["verified"], "train.json: not verified"
+q = j["variants"][0]
+assert q["name"] == "quorum" and q["paired_ratio"] == 1.0, q
+assert all(v["paired_ratio"] > 0 for v in j["variants"]), j["variants"]
+PY
 run algos algos --min 4K --max 16K --rounds 2 --reps 3 --warmup 20
 expect algos '^#  *size  *count | *auto_us  *native_us  *ring_us  *tree_us | *best  *auto/best'
 expect algos '^ *16384 '

@@ -131,7 +131,8 @@ nlohmann::json train_json(const RunInfo& info, const Model& model, const TrainRe
                         {"min_ms", v.min_ms},
                         {"backward_ms", v.backward_ms},
                         {"tail_ms", v.tail_ms},
-                        {"ratio_quorum_over_this", v.step_ms > 0 ? q / v.step_ms : 0.0}});
+                        {"ratio_quorum_over_this", v.step_ms > 0 ? q / v.step_ms : 0.0},
+                        {"paired_ratio", v.paired}});
   }
   const QuorumPerStep& s = r.quorum;
   nlohmann::json j = info_json(info);

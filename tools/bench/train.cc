@@ -98,18 +98,21 @@ void print_results(const TrainResult& r, int steps, size_t fused_bytes) {
                      {"min_ms", 9},
                      {"backward_ms", 11},
                      {"tail_ms", 9},
-                     {"quorum/this", 11}});
+                     {"quorum/this", 11},
+                     {"paired", 7}});
   std::printf(
       "#\n# median step time over %d steps (slowest rank); tail = step - backward, the\n"
       "# communication compute did not hide; ideal = max(compute, fused bytes at mpi-fused's"
-      " bandwidth)\n",
+      " bandwidth);\n# paired = median over steps of quorum's step / this variant's step of the"
+      " same iteration\n",
       steps);
   std::fputs(table.header().c_str(), stdout);
   const double q = r.variants.front().step_ms;
   for (const VariantResult& v : r.variants) {
     std::fputs(table
                    .row({v.name, fixed(v.step_ms, 2), fixed(v.min_ms, 2), fixed(v.backward_ms, 2),
-                         fixed(v.tail_ms, 2), fixed(v.step_ms > 0 ? q / v.step_ms : 0, 3)})
+                         fixed(v.tail_ms, 2), fixed(v.step_ms > 0 ? q / v.step_ms : 0, 3),
+                         fixed(v.paired, 3)})
                    .c_str(),
                stdout);
   }
@@ -201,13 +204,25 @@ TrainResult run_train(const TrainOptions& o, const Model& model) {
   const Summary ideal = summarize(ideal_ms);
   local.insert(local.end(), {ideal.median, ideal.min, median(samples[kFused].backward_ms),
                              median(ideal_tail_ms), fused_ar_ms});
+  // Paired ratios, the last kVariants + 1 entries (ideal's last).
+  const std::vector<double>& mine = samples[kQuorum].step_ms;
+  for (int v = 0; v <= kVariants; ++v) {
+    const std::vector<double>& other = v < kVariants ? samples[v].step_ms : ideal_ms;
+    std::vector<double> ratios;
+    for (size_t s = 0; s < mine.size() && s < other.size(); ++s) {
+      if (other[s] > 0) ratios.push_back(mine[s] / other[s]);
+    }
+    local.push_back(ratios.empty() ? 0 : median(ratios));
+  }
   const std::vector<double> worst = max_to_root(local);
+  const size_t fused_at = static_cast<size_t>(kVariants + 1) * 4;
   for (int v = 0; v <= kVariants; ++v) {
     const double* w = &worst[static_cast<size_t>(v) * 4];
-    result.variants.push_back({kVariantNames[v], w[0], w[1], w[2], w[3]});
+    const double paired = worst[fused_at + 1 + static_cast<size_t>(v)];
+    result.variants.push_back({kVariantNames[v], w[0], w[1], w[2], w[3], paired});
   }
   const size_t fused_bytes = grads.total_numel() * sizeof(float);
-  result.fused_allreduce_ms = worst.back();
+  result.fused_allreduce_ms = worst[fused_at];
   result.fused_algbw = result.fused_allreduce_ms > 0
                            ? static_cast<double>(fused_bytes) / (result.fused_allreduce_ms * 1e6)
                            : 0;
