@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# One pass over the speed targets of the README's performance section, 2 ranks, about 3 minutes:
+# 4 KiB latency and 16/64 MiB against raw MPI_Allreduce (three runs each), ResNet-50 with zero
+# compute on shared memory and over TCP, interleaved (three runs each), and auto against every
+# fixed algorithm from 4 KiB to 64 MiB. Needs a build (scripts/build.sh).
+#   scripts/perf_targets.sh [build-dir]     (default: build)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bench=${1:-build}/tools/quorum-bench
+[ -x "$bench" ] || { echo "no $bench: build first (scripts/build.sh)"; exit 2; }
+rows() { grep -E '^ +[0-9]'; }
+
+echo "### $(date -u +%FT%TZ) $(git rev-parse --short HEAD), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "### allreduce: 4 KiB (300 reps), 16 and 64 MiB (20 reps); last column quorum/mpi"
+for _ in 1 2 3; do
+  mpiexec -n 2 "$bench" allreduce --sizes 4K --reps 300 2>&1 | rows
+  mpiexec -n 2 "$bench" allreduce --sizes 16M,64M --reps 20 2>&1 | rows
+done
+echo "### ResNet-50, zero compute: quorum / one MPI_Allreduce per tensor (median ratio, paired)"
+for _ in 1 2 3; do
+  for net in shm tcp; do
+    if [ "$net" = tcp ]; then export UCX_TLS=self,tcp; else unset UCX_TLS; fi
+    out=$(mpiexec -n 2 "$bench" train --model resnet50 --compute-ms 0 --steps 10 2>&1)
+    echo "$net $(awk '$1 == "quorum" {q = $2} $1 == "mpi-per-tensor" {p = $2; r = $6; pp = $7}
+      END {print "quorum", q, "ms, per-tensor", p, "ms, ratio", r, "paired", pp}' <<<"$out")" \
+      "$(grep -o 'per step: [0-9.]* plans' <<<"$out")"
+  done
+done
+unset UCX_TLS
+echo "### auto against each fixed algorithm, 5 rounds"
+mpiexec -n 2 "$bench" algos --min 4K --max 64M --rounds 5 2>&1 |
+  grep -E '^ +[0-9]|^#  *size|auto against'
+echo "### end $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
