@@ -19,30 +19,23 @@ void BucketLearner::observe_ready(const ReadyTensor& t) {
 void BucketLearner::rebuild() {
   bucket_.clear();
   members_.clear();
-  // One open bucket per key. A tensor too large to fuse is a bucket of its own and closes
-  // nothing: the small tensors on either side of it still share a bucket. (ResNet-50 alternates
-  // large convolution weights with small norm parameters; cutting at every large tensor made
-  // about 70 plans a step, this about 41.)
-  struct Open {
-    size_t index;
-    size_t bytes;
-  };
-  std::unordered_map<uint32_t, Open> open;
+  size_t bytes = 0;
+  uint32_t key = 0;
+  bool open_alone = false;  // the open bucket holds a tensor too large to fuse
   for (const Seen& s : current_) {
-    size_t index = members_.size();
-    if (s.bytes > max_tensor_bytes_) {
+    // A tensor too large to fuse stands alone, and nothing joins it.
+    const bool alone = s.bytes > max_tensor_bytes_;
+    bool fits = !members_.empty() && key == s.key && bytes + s.bytes <= bucket_bytes_ && !alone &&
+                !open_alone;
+    if (!fits) {
       members_.emplace_back();
-    } else {
-      auto it = open.find(s.key);
-      if (it == open.end() || it->second.bytes + s.bytes > bucket_bytes_) {
-        it = open.insert_or_assign(s.key, Open{members_.size(), 0}).first;
-        members_.emplace_back();
-      }
-      it->second.bytes += s.bytes;
-      index = it->second.index;
+      bytes = 0;
+      key = s.key;
+      open_alone = alone;
     }
-    members_[index].push_back(s.id);
-    bucket_[s.id] = static_cast<int>(index);
+    members_.back().push_back(s.id);
+    bytes += s.bytes;
+    bucket_[s.id] = static_cast<int>(members_.size() - 1);
   }
 }
 

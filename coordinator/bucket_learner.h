@@ -1,7 +1,6 @@
 // Learns the order in which a training loop's tensors become ready, and cuts that order into
-// buckets of about `bucket_bytes` (tensors with the same op, dtype and device, in ready order); a
-// tensor larger than `max_tensor_bytes` is a bucket of its own (it is never fused), and the
-// small tensors before and after it may still share one.
+// buckets of about `bucket_bytes` (consecutive tensors with the same op, dtype and device); a
+// tensor larger than `max_tensor_bytes` is a bucket of its own (it is never fused).
 // The coordinator releases a learned bucket the moment all of its members are ready instead of
 // holding tensors for the cycle time. An iteration ends when a tensor becomes ready a second
 // time; the layout is rebuilt from the iteration just finished, so it follows changes in the

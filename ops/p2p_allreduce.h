@@ -30,9 +30,10 @@ namespace quorum::ops {
 // Ring: reduce-scatter then allgather over neighbours (rank - 1 -> rank -> rank + 1). The buffer
 // is split into `size` blocks whose element counts differ by at most one (count < size and
 // count == 0 are fine). Average divides each block once, on the rank that completed it, before
-// the allgather: each rank divides 1/size of the buffer instead of all of it. Each of the 2(size - 1) steps moves one block in segments of at most
-// `segment_bytes` (at least one element), with a window of two segments in flight each way, so
-// the scratch memory is two segments however large the message is.
+// the allgather: each rank divides 1/size of the buffer instead of all of it. Each of the
+// 2(size - 1) steps moves one block in segments of at most `segment_bytes` (at least one
+// element), with a window of two segments in flight each way, so the scratch memory is two
+// segments however large the message is.
 //
 // Every segment is one MPI message, and over MPICH's ch4:ucx each message has a fixed cost far
 // above its wire time once UCX runs over TCP: a 16 MiB ring took 1.5x MPI_Allreduce's time in

@@ -39,7 +39,7 @@ bool same_signature(const coord::TensorRequest& a, const coord::TensorRequest& b
 
 Engine::Engine(Options options)
     : opt_(std::move(options)),
-      queue_([this] { wake(); }),
+      queue_([this] { wake(); }, static_cast<size_t>(opt_.config.fusion_max_tensor)),
       wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
       gate_(static_cast<int64_t>(opt_.config.cycle_time_ms * 1e6)) {
   opt_.host_backend->set_progress_hook([this] { pump(); });

@@ -15,8 +15,9 @@ Status TensorQueue::push(PendingRequest&& r) {
                     "tensor '" + r.desc.name +
                         "': a tensor of this name is already in flight on this rank");
     }
+    const bool alone = r.elements * dtype_size(r.input.dtype) > alone_bytes_;
     fresh_.push_back(std::move(r));
-    wake = ++since_drain_ >= wake_after_;
+    wake = ++since_drain_ >= wake_after_ || alone;
   }
   if (wake) wake_();
   return Status::ok();

@@ -4,6 +4,8 @@
 // push() fails with the close reason.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -17,8 +19,10 @@ namespace quorum {
 class TensorQueue {
  public:
   // `wake` is called after a successful push, outside the queue's lock: after each one, or as
-  // wake_after() asks.
-  explicit TensorQueue(std::function<void()> wake) : wake_(std::move(wake)) {}
+  // wake_after() asks. A request of more than `alone_bytes` bytes always wakes at once: it is
+  // never fused, so no held group is waiting for it to arrive.
+  explicit TensorQueue(std::function<void()> wake, size_t alone_bytes = SIZE_MAX)
+      : wake_(std::move(wake)), alone_bytes_(alone_bytes) {}
 
   Status push(PendingRequest&& r);
   std::vector<PendingRequest> drain();
@@ -33,6 +37,7 @@ class TensorQueue {
 
  private:
   std::function<void()> wake_;
+  const size_t alone_bytes_;
   std::mutex mu_;
   std::vector<PendingRequest> fresh_;
   size_t wake_after_ = 0;

@@ -272,6 +272,9 @@ Status NcclBackend::communicator(Device& d, Algorithm algorithm, ncclComm_t* out
       MPI_Iallreduce(MPI_IN_PLACE, &ready, 1, MPI_INT, MPI_MIN, comm_, &req),
       "MPI_Iallreduce (NCCL init)"));
   QUORUM_RETURN_IF_ERROR(wait_request(req, [this] { progress(); }));
+  // A local operation nested in progress() may have failed the backend meanwhile: no new
+  // communicator then (the peers learn of the failure as the job breaks).
+  QUORUM_RETURN_IF_ERROR(in_step(what));
   QUORUM_RETURN_IF_ERROR(cuda_status(cudaSetDevice(d.ordinal), what));
   if (!ready) return Status(StatusCode::kInternal, what + ": a rank could not select its device");
 
@@ -311,6 +314,10 @@ Status NcclBackend::communicator(Device& d, Algorithm algorithm, ncclComm_t* out
       }
       if (!pinned) {
         progress();
+        if (!failed_.empty()) {
+          ncclCommAbort(comm);
+          return in_step(what);
+        }
         cudaSetDevice(d.ordinal);  // the engine may have used another device meanwhile
       }
       backoff.pause();

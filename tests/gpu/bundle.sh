@@ -33,9 +33,14 @@ cp -L /usr/lib/x86_64-linux-gnu/ucx/libuct_cma.so.0 "$stage/lib/ucx/"
 # Everything these load, except what the target machine has its own of: glibc, the C++ runtime,
 # the CUDA driver and NCCL.
 skip='^(linux-vdso|ld-linux|libc\.|libm\.|libdl\.|librt\.|libpthread\.|libresolv\.|libstdc\+\+|libgcc_s|libcuda\.|libnccl\.)'
-for f in "$stage"/bin/* "$stage"/lib/ucx/*; do
-  ldd "$f" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}'
-done | sort -u | while read -r name path; do
+deps=$(for f in "$stage"/bin/* "$stage"/lib/ucx/*; do ldd "$f" 2>/dev/null || true; done)
+unresolved=$(grep 'not found' <<<"$deps" | grep -vE 'libcuda\.|libnccl\.' || true)
+if [ -n "$unresolved" ]; then
+  echo "libraries not found here, so not in the bundle:"
+  echo "$unresolved"
+  exit 1
+fi
+awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' <<<"$deps" | sort -u | while read -r name path; do
   if ! grep -qE "$skip" <<<"$name"; then cp -L "$path" "$stage/lib/$name"; fi
 done
 

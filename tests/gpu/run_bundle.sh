@@ -9,10 +9,10 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 bundle=${1:-.gpu-bundle}
-log=${OUT:+$OUT/gpu.log}
-exec > >(tee ${log:+"$log"}) 2>&1
 
+main() {
 here=$(mktemp -d /tmp/quorum-bundle.XXXX)
+trap 'rm -rf "$here"' EXIT
 tar -C "$here" -xzf "$bundle/bundle.tar.gz" || { echo "cannot unpack $bundle/bundle.tar.gz"; exit 2; }
 cat "$bundle/MANIFEST" | head -2
 
@@ -61,6 +61,7 @@ variants=("none:" "fp16:QUORUM_COMPRESSION=fp16" "bf16:QUORUM_COMPRESSION=bf16"
 for n in 1 2; do
   if [ "$n" -gt 1 ] && [ "$gpus" -lt "$n" ]; then
     echo "== 2-rank runs skipped: $gpus GPU(s), one rank per GPU"
+    skip=$((skip + ${#variants[@]} + 1))
     break
   fi
   for v in "${variants[@]}"; do
@@ -76,5 +77,13 @@ done
 run gpu_bench "$here/bin/gpu_bench"
 
 echo "== $pass passed, $fail failed, $skip skipped${failed:+ (failed: ${failed[*]})}"
-rm -rf "$here"
 [ "$fail" -eq 0 ]
+}
+
+# The whole log to stdout and, with the device tool, to $OUT/gpu.log; the pipeline ends only
+# when tee has written the last line.
+if [ -n "${OUT:-}" ]; then
+  main 2>&1 | tee "$OUT/gpu.log"
+  exit "${PIPESTATUS[0]}"
+fi
+main 2>&1

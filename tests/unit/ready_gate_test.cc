@@ -156,5 +156,23 @@ TEST(TensorQueue, WakesOnEveryPushUnlessAskedToWaitForMore) {
   EXPECT_EQ(5, wakes) << "already reached: wakes at once";
 }
 
+TEST(TensorQueue, ATensorTooLargeToFuseWakesAtOnce) {
+  // A held group awaits three more members, but a large tensor (never fused, in no group) may
+  // come between them: it must not wait for the group.
+  int wakes = 0;
+  TensorQueue q([&] { ++wakes; }, /*alone_bytes=*/1000);
+  q.wake_after(3);
+  PendingRequest small = req("small");
+  small.input.dtype = DataType::kF32;
+  small.elements = 250;  // 1000 bytes: may be fused
+  ASSERT_TRUE(q.push(std::move(small)).is_ok());
+  EXPECT_EQ(0, wakes);
+  PendingRequest large = req("large");
+  large.input.dtype = DataType::kF32;
+  large.elements = 251;
+  ASSERT_TRUE(q.push(std::move(large)).is_ok());
+  EXPECT_EQ(1, wakes);
+}
+
 }  // namespace
 }  // namespace quorum

@@ -29,8 +29,8 @@ struct VariantResult {
   double backward_ms = 0;  // median of the simulated backward
   double tail_ms = 0;      // median of step - backward: communication not hidden by compute
   // Median over steps of quorum's step over this variant's step of the same iteration (they run
-  // back to back), the slowest rank's: steadier than a ratio of medians when the machine's speed
-  // drifts during a run.
+  // back to back), the largest over ranks: steadier than a ratio of medians when the machine's
+  // speed drifts during a run.
   double paired = 0;
 };
 
