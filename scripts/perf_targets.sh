@@ -11,7 +11,7 @@ bench=${1:-build}/tools/quorum-bench
 rows() { grep -E '^ +[0-9]'; }
 
 echo "### $(date -u +%FT%TZ) $(git rev-parse --short HEAD), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "### allreduce: 4 KiB (300 reps), 16 and 64 MiB (20 reps); last column quorum/mpi"
+echo "### allreduce: 4 KiB (300 reps), 16 and 64 MiB (20 reps); then quorum/mpi as a ratio of medians and paired"
 for _ in 1 2 3; do
   mpiexec -n 2 "$bench" allreduce --sizes 4K --reps 300 2>&1 | rows
   mpiexec -n 2 "$bench" allreduce --sizes 16M,64M --reps 20 2>&1 | rows

@@ -22,10 +22,15 @@ expect() {  # name, pattern
 }
 
 run sweep sweep --max 64K --reps 3
-expect sweep '^#  *size  *count  *type | *quorum_us .*busbw .*| *quorum/mpi'
+expect sweep '^#  *size  *count  *type | *quorum_us .*busbw .*| *quorum/mpi  *paired'
 expect sweep '^ *65536 '
 expect sweep '^# all results verified'
-grep -q '"verified": true' "$dir/sweep.json" || { echo "sweep.json: not verified"; exit 1; }
+python3 - "$dir/sweep.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["verified"], "sweep.json: not verified"
+assert all(r["paired_ratio"] > 0 for r in j["results"]), "sweep.json: a paired ratio is missing"
+PY
 
 run train train --model tiny-many --steps 3 --compute-ms 1
 expect train '^#variant  *step_ms .*quorum/this  *paired'

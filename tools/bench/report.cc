@@ -98,6 +98,7 @@ nlohmann::json sweep_json(const RunInfo& info, const SweepOptions& options,
                       {"busbw_gbps", r.mpi_busbw}}},
                     {"ratio_quorum_over_mpi",
                      r.mpi_us.median > 0 ? r.quorum_us.median / r.mpi_us.median : 0.0},
+                    {"paired_ratio", r.paired},
                     {"wrong", r.wrong}});
   }
   return results_json(info, std::move(rows), result.wrong);

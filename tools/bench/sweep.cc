@@ -30,6 +30,7 @@ Table sweep_table() {
                 {"algbw", 7},
                 {"busbw", 7},
                 {"quorum/mpi", 10, true},
+                {"paired", 6},
                 {"reps", 5}});
 }
 
@@ -80,7 +81,12 @@ SweepRow measure(const SweepOptions& o, Collective collective, size_t bytes, con
     m_us.push_back(m * 1e6);
   }
   const Summary qs = summarize(q_us), ms = summarize(m_us);
-  const std::vector<double> worst = max_to_root({qs.median, qs.min, ms.median, ms.min});
+  std::vector<double> ratios;
+  for (size_t i = 0; i < q_us.size(); ++i) {
+    if (m_us[i] > 0) ratios.push_back(q_us[i] / m_us[i]);
+  }
+  const double paired = ratios.empty() ? 0 : median(ratios);
+  const std::vector<double> worst = max_to_root({qs.median, qs.min, ms.median, ms.min, paired});
 
   SweepRow row;
   row.collective = collective;
@@ -89,6 +95,7 @@ SweepRow measure(const SweepOptions& o, Collective collective, size_t bytes, con
   row.reps = reps;
   row.quorum_us = {worst[0], worst[1]};
   row.mpi_us = {worst[2], worst[3]};
+  row.paired = worst[4];
   const double factor = bus_factor(collective, ranks);
   const double gb = static_cast<double>(row.bytes) / 1e9;
   row.quorum_algbw = worst[0] > 0 ? gb / (worst[0] * 1e-6) : 0;
@@ -113,6 +120,7 @@ std::vector<std::string> cells(const SweepRow& r, DataType t) {
           fixed(r.mpi_algbw, 3),
           fixed(r.mpi_busbw, 3),
           fixed(ratio, 2),
+          fixed(r.paired, 2),
           std::to_string(r.reps) + (r.wrong ? "  WRONG" : "")};
 }
 

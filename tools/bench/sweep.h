@@ -41,6 +41,10 @@ struct SweepRow {
   Summary mpi_us;
   double quorum_algbw = 0, quorum_busbw = 0;  // GB/s from the medians
   double mpi_algbw = 0, mpi_busbw = 0;
+  // Median over repetitions of quorum's time over MPI's in the same repetition (they run back
+  // to back), the largest over ranks: steadier than the ratio of medians when the machine's
+  // speed drifts during a run.
+  double paired = 0;
   long long wrong = 0;  // wrong repetitions, summed over ranks and both implementations
 };
 
