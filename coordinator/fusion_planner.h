@@ -2,8 +2,8 @@
 // fusion buffer while their wire bytes stay within the threshold; a tensor larger than the
 // threshold or than `max_tensor_bytes` gets a plan of its own (reduced in place, no fusion
 // buffer: copying a large tensor in and out costs more than the latency fusion saves).
-// Broadcasts and allgathers get one plan each. Plans keep the order in which their first tensor became ready.
-// Pure logic.
+// Broadcasts and allgathers get one plan each. Plans keep the order in which their first tensor
+// became ready. Pure logic.
 #pragma once
 
 #include <cstddef>

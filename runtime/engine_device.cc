@@ -61,7 +61,8 @@ Status Engine::device_ready() {
         pump();
       }
     });
-    opt_.device_backend->set_abort_check([this] { return broken_.empty() ? lost_reason_ : broken_; });
+    opt_.device_backend->set_abort_check(
+        [this] { return broken_.empty() ? lost_reason_ : broken_; });
     device_hooked_ = true;
   }
   if (!compression_) {

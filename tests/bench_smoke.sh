@@ -20,15 +20,22 @@ run() {  # name, then quorum-bench's arguments
 expect() {  # name, pattern
   grep -q -- "$2" "$dir/$1.txt" || { echo "$1: missing '$2'"; exit 1; }
 }
+check_json() {  # name; Python assertions on `j`, the run's --json file, read from stdin
+  local checks
+  checks=$(cat)
+  python3 - "$dir/$1.json" <<PY
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["verified"], "$1.json: not verified"
+$checks
+PY
+}
 
 run sweep sweep --max 64K --reps 3
 expect sweep '^#  *size  *count  *type | *quorum_us .*busbw .*| *quorum/mpi  *paired'
 expect sweep '^ *65536 '
 expect sweep '^# all results verified'
-python3 - "$dir/sweep.json" <<'PY'
-import json, sys
-j = json.load(open(sys.argv[1]))
-assert j["verified"], "sweep.json: not verified"
+check_json sweep <<'PY'
 assert all(r["paired_ratio"] > 0 for r in j["results"]), "sweep.json: a paired ratio is missing"
 PY
 
@@ -37,10 +44,7 @@ expect train '^#variant  *step_ms .*quorum/this  *paired'
 for v in quorum mpi-per-tensor mpi-fused ideal; do expect train "^ $v "; done
 expect train '^# control plane per step'
 expect train '^# all results verified'
-python3 - "$dir/train.json" <<'PY'
-import json, sys
-j = json.load(open(sys.argv[1]))
-assert j["verified"], "train.json: not verified"
+check_json train <<'PY'
 q = j["variants"][0]
 assert q["name"] == "quorum" and q["paired_ratio"] == 1.0, q
 assert all(v["paired_ratio"] > 0 for v in j["variants"]), j["variants"]
@@ -51,10 +55,7 @@ expect algos '^ *16384 '
 expect algos '^# auto against the best fixed algorithm: at most '
 expect algos '^# all results verified'
 # Every timed auto repetition ran one plan, counted under the algorithm auto chose for it.
-python3 - "$dir/algos.json" <<'PY'
-import json, sys
-j = json.load(open(sys.argv[1]))
-assert j["verified"], "algos.json: not verified"
+check_json algos <<'PY'
 for row in j["results"]:
     plans = sum(row["auto_plans"].values())
     assert plans == 2 * 3, f"{row['bytes']} bytes: auto ran {plans} plans, expected 6"

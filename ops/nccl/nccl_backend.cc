@@ -210,7 +210,7 @@ Status NcclBackend::select(int ordinal) {
 }
 
 Status NcclBackend::device(int ordinal, Device** out) {
-  QUORUM_RETURN_IF_ERROR(cuda_status(cudaSetDevice(ordinal), "selecting " + where(ordinal)));
+  QUORUM_RETURN_IF_ERROR(select(ordinal));
   auto it = devices_.find(ordinal);
   if (it == devices_.end()) {
     Device d;
@@ -356,12 +356,12 @@ Status NcclBackend::finish(Device& d, cudaEvent_t event, ncclComm_t comm,
   QUORUM_RETURN_IF_ERROR(cuda_status(cudaEventRecord(event, d.stream), what + " (event record)"));
   Backoff backoff(kDevicePauseCap);
   for (;;) {
-    cudaError_t e = cudaEventQuery(event);
     // A local operation nested in progress() may have failed the backend meanwhile, aborting
     // `comm` and draining the stream: then the collective did not complete, whatever the event
     // says (and `comm` must not be touched again).
-    if (e == cudaSuccess) return comm ? in_step(what) : Status::ok();
     if (comm && !failed_.empty()) return in_step(what);
+    cudaError_t e = cudaEventQuery(event);
+    if (e == cudaSuccess) return Status::ok();
     if (e != cudaErrorNotReady) return cuda_status(e, what);
     if (comm) {
       ncclResult_t state = ncclSuccess;

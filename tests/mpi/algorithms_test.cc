@@ -1,6 +1,6 @@
 // ring_allreduce and tree_allreduce on MPI point-to-point, under mpiexec -n 1..4, without the
-// engine: every wire dtype x op (Average included) x size (empty, fewer elements than ranks, not divisible by the
-// rank count, primes, many segments), exact against the (seed, rank, index) rule, and bitwise
+// engine: every wire dtype x op (Average included) x size (empty, fewer elements than ranks, not
+// divisible by the rank count, primes, many segments), exact against the (seed, rank, index) rule, and bitwise
 // identical on every rank, including for signed zeros and NaN payloads, where the operand order
 // of min/max/sum shows. Own main(): MPI only, no quorum::init.
 #include <gtest/gtest.h>

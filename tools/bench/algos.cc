@@ -17,7 +17,6 @@
 namespace quorum::bench {
 namespace {
 
-
 struct Measured {
   double median_us = 0;  // slowest rank's, on rank 0
   std::array<uint64_t, 3> plans{};
@@ -56,7 +55,9 @@ Measured measure(const AlgosOptions& o, int setting, CollectiveCase& c, Checker&
 
 Table algos_table() {
   std::vector<Column> columns = {{"size", 9}, {"count", 10}};
-  for (const char* s : kAlgoSettings) columns.push_back({std::string(s) + "_us", 10, s == kAlgoSettings[0]});
+  for (const char* s : kAlgoSettings) {
+    columns.push_back({std::string(s) + "_us", 10, s == kAlgoSettings[0]});
+  }
   columns.push_back({"best", 6, true});
   columns.push_back({"auto/best", 9});
   columns.push_back({"auto ran (native/ring/tree)", 27, true});
@@ -80,19 +81,13 @@ void summarise_row(AlgosRow* row) {
   for (int s = 0; s < kNumAlgoSettings; ++s) {
     row->median_us[static_cast<size_t>(s)] = median(row->rounds_us[static_cast<size_t>(s)]);
   }
+  const auto& us = row->median_us;
   for (int s = 2; s < kNumAlgoSettings; ++s) {
-    if (row->median_us[static_cast<size_t>(s)] < row->median_us[static_cast<size_t>(row->best_fixed)]) {
-      row->best_fixed = s;
-    }
+    if (us[static_cast<size_t>(s)] < us[static_cast<size_t>(row->best_fixed)]) row->best_fixed = s;
   }
   // Paired within each round, so drift between rounds cancels.
-  std::vector<double> ratios;
-  const auto& autos = row->rounds_us[0];
-  const auto& best = row->rounds_us[static_cast<size_t>(row->best_fixed)];
-  for (size_t r = 0; r < autos.size() && r < best.size(); ++r) {
-    if (best[r] > 0) ratios.push_back(autos[r] / best[r]);
-  }
-  row->auto_ratio = median(ratios);
+  row->auto_ratio =
+      paired_median(row->rounds_us[0], row->rounds_us[static_cast<size_t>(row->best_fixed)]);
 }
 
 }  // namespace

@@ -33,6 +33,14 @@ double median(std::vector<double> v) {
   return 0.5 * (lower + upper);
 }
 
+double paired_median(const std::vector<double>& num, const std::vector<double>& den) {
+  std::vector<double> ratios;
+  for (size_t i = 0; i < num.size() && i < den.size(); ++i) {
+    if (den[i] > 0) ratios.push_back(num[i] / den[i]);
+  }
+  return median(std::move(ratios));
+}
+
 Summary summarize(std::vector<double> samples) {
   if (samples.empty()) return {};
   const double lowest = *std::min_element(samples.begin(), samples.end());

@@ -18,6 +18,9 @@ struct Summary {
 };
 Summary summarize(std::vector<double> samples);
 double median(std::vector<double> samples);
+// Median over i of num[i] / den[i], pairing samples taken back to back (steadier than a ratio of
+// medians when the machine's speed drifts); pairs with den[i] <= 0 are skipped, 0 if none is left.
+double paired_median(const std::vector<double>& num, const std::vector<double>& den);
 
 // Element-wise maximum over all ranks, delivered to rank 0 (MPI_Reduce MAX); other ranks get
 // their own values back.

@@ -81,12 +81,8 @@ SweepRow measure(const SweepOptions& o, Collective collective, size_t bytes, con
     m_us.push_back(m * 1e6);
   }
   const Summary qs = summarize(q_us), ms = summarize(m_us);
-  std::vector<double> ratios;
-  for (size_t i = 0; i < q_us.size(); ++i) {
-    if (m_us[i] > 0) ratios.push_back(q_us[i] / m_us[i]);
-  }
-  const double paired = ratios.empty() ? 0 : median(ratios);
-  const std::vector<double> worst = max_to_root({qs.median, qs.min, ms.median, ms.min, paired});
+  const std::vector<double> worst =
+      max_to_root({qs.median, qs.min, ms.median, ms.min, paired_median(q_us, m_us)});
 
   SweepRow row;
   row.collective = collective;

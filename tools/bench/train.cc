@@ -205,14 +205,9 @@ TrainResult run_train(const TrainOptions& o, const Model& model) {
   local.insert(local.end(), {ideal.median, ideal.min, median(samples[kFused].backward_ms),
                              median(ideal_tail_ms), fused_ar_ms});
   // Paired ratios, the last kVariants + 1 entries (ideal's last).
-  const std::vector<double>& mine = samples[kQuorum].step_ms;
   for (int v = 0; v <= kVariants; ++v) {
-    const std::vector<double>& other = v < kVariants ? samples[v].step_ms : ideal_ms;
-    std::vector<double> ratios;
-    for (size_t s = 0; s < mine.size() && s < other.size(); ++s) {
-      if (other[s] > 0) ratios.push_back(mine[s] / other[s]);
-    }
-    local.push_back(ratios.empty() ? 0 : median(ratios));
+    local.push_back(
+        paired_median(samples[kQuorum].step_ms, v < kVariants ? samples[v].step_ms : ideal_ms));
   }
   const std::vector<double> worst = max_to_root(local);
   const size_t fused_at = static_cast<size_t>(kVariants + 1) * 4;
