@@ -1,5 +1,6 @@
 #include "coordinator/coordinator_server.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace quorum::coord {
@@ -68,6 +69,7 @@ void CoordinatorServer::accept_next() {
       if (!e) conn->close("no Hello within 10 s");
     });
     std::weak_ptr<FramedConnection> weak = conn;
+    await_hello(conn, admitted);
     conn->start(
         [this, weak, admitted, deadline](Message m) {
           auto c = weak.lock();
@@ -83,9 +85,26 @@ void CoordinatorServer::accept_next() {
           *admitted = true;
           deadline->cancel();
           warn_("dropped control connection from " + peer + " before its Hello: " + why);
-        });
+        },
+        kMaxHelloPayload);
     accept_next();
   });
+}
+
+void CoordinatorServer::await_hello(const std::shared_ptr<FramedConnection>& conn,
+                                    std::shared_ptr<bool> settled) {
+  std::erase_if(awaiting_hello_, [](const Anonymous& a) { return *a.settled || a.conn.expired(); });
+  awaiting_hello_.push_back({conn, std::move(settled)});
+  // Peers that connect and never say Hello cannot pile up: past the cap the oldest goes.
+  const size_t cap = std::max<size_t>(4, 2 * static_cast<size_t>(size_));
+  while (awaiting_hello_.size() > cap) {
+    Anonymous oldest = std::move(awaiting_hello_.front());
+    awaiting_hello_.pop_front();
+    if (auto c = oldest.conn.lock()) {
+      c->close("more than " + std::to_string(cap) +
+               " connections awaiting their Hello; the oldest is dropped");
+    }
+  }
 }
 
 void CoordinatorServer::admit(std::shared_ptr<FramedConnection> conn, const Message& first) {
@@ -110,11 +129,12 @@ void CoordinatorServer::admit(std::shared_ptr<FramedConnection> conn, const Mess
   }
   int rank = hello->rank;
   by_rank_[static_cast<size_t>(rank)] = conn;
+  conn->set_max_payload(kMaxFramePayload);
   service_.heard(rank, Clock::now());
   conn->rebind([this, rank](Message m) { on_message(rank, std::move(m)); },
               [this, rank](const std::string& why) {
                 by_rank_[static_cast<size_t>(rank)].reset();
-                if (!service_.departed(rank)) {
+                if (!service_.departed(rank) && !stopping_) {
                   warn_("lost control connection of rank " + std::to_string(rank) + ": " + why);
                   dispatch(service_.on_lost(rank, why, Clock::now()));
                 }
@@ -178,6 +198,7 @@ void CoordinatorServer::arm_tick() {
 }
 
 void CoordinatorServer::stop() {
+  stopping_ = true;  // connections closed from here on are not lost ones
   tick_.cancel();
   boost::system::error_code ignored;
   acceptor_.close(ignored);

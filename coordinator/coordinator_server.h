@@ -1,11 +1,14 @@
 // The coordinator's TCP front end on rank 0. Accepts control connections, admits a connection
 // only after a Hello that carries the session token, a rank in range, the right job size and a
 // rank not already connected (anything else is logged and dropped), then feeds the service and
-// fans its output out. Lives on one io_context thread; construct and listen() from any thread
+// fans its output out. Before its Hello a connection may send no frame larger than a Hello, at
+// most max(4, 2 x job size) connections wait for theirs (the oldest is dropped past that) and
+// each gets 10 s: an unauthenticated peer costs rank 0 a few hundred bytes. Lives on one io_context thread; construct and listen() from any thread
 // before that thread runs, read finished() from any thread.
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -40,6 +43,9 @@ class CoordinatorServer {
 
  private:
   void accept_next();
+  // Tracks a connection until its Hello settles it (admitted or dropped); `settled` is shared
+  // with the connection's callbacks.
+  void await_hello(const std::shared_ptr<FramedConnection>& conn, std::shared_ptr<bool> settled);
   void admit(std::shared_ptr<FramedConnection> conn, const Message& first);
   void on_message(int rank, Message m);
   void dispatch(std::vector<Outgoing> out);
@@ -56,7 +62,13 @@ class CoordinatorServer {
   int size_;
   uint16_t port_ = 0;
   std::vector<std::shared_ptr<FramedConnection>> by_rank_;
+  struct Anonymous {
+    std::weak_ptr<FramedConnection> conn;
+    std::shared_ptr<bool> settled;
+  };
+  std::deque<Anonymous> awaiting_hello_;  // oldest first, at most max(4, 2 x size)
   std::atomic<bool> finished_{false};
+  bool stopping_ = false;
 };
 
 }  // namespace quorum::coord

@@ -1,6 +1,7 @@
 // One TCP connection carrying framed control messages in both directions. Reads run as an
-// async loop that decodes each frame and hands it to the message callback; a malformed frame
-// closes the connection (with the decode error as the reason). Writes are queued and sent in
+// async loop that decodes each frame and hands it to the message callback; a malformed frame, or
+// one announcing more than the connection's payload limit, closes the connection (with the
+// reason). Payloads are read in chunks, so memory grows only with bytes that actually arrive. Writes are queued and sent in
 // order. Every method runs on the io_context's thread; the object keeps itself alive while
 // operations are pending (shared_from_this).
 #pragma once
@@ -23,7 +24,9 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
 
   explicit FramedConnection(tcp::socket socket) : socket_(std::move(socket)) {}
 
-  void start(OnMessage on_message, OnClose on_close);
+  // `max_payload`: the largest frame payload accepted (e.g. a Hello's until the peer is admitted).
+  void start(OnMessage on_message, OnClose on_close, uint32_t max_payload = kMaxFramePayload);
+  void set_max_payload(uint32_t bytes) { max_payload_ = bytes; }
   // Replaces the callbacks without starting another read (e.g. once a peer is authenticated).
   void rebind(OnMessage on_message, OnClose on_close) {
     on_message_ = std::move(on_message);
@@ -41,6 +44,7 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
  private:
   void read_header();
   void read_payload(uint32_t bytes, uint16_t type);
+  void read_chunk(uint32_t bytes, uint16_t type);
   void write_next();
 
   tcp::socket socket_;
@@ -48,6 +52,7 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   OnClose on_close_;
   uint8_t header_[kFrameHeaderBytes];
   std::vector<uint8_t> payload_;
+  uint32_t max_payload_ = kMaxFramePayload;
   std::deque<std::vector<uint8_t>> outbox_;
   bool writing_ = false;
   bool closed_ = false;

@@ -121,7 +121,7 @@ Message get_payload(uint16_t type, Reader& r) {
       Hello h;
       h.rank = r.i32();
       h.size = r.i32();
-      h.token = r.str(256);
+      h.token = r.str(kMaxTokenBytes);
       return h;
     }
     case 1: return Welcome{r.i64()};

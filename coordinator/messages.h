@@ -22,6 +22,9 @@ inline constexpr uint32_t kMaxFramePayload = 16u << 20;  // 16 MiB
 inline constexpr size_t kMaxNameBytes = 4096;
 inline constexpr size_t kMaxRank = 1 << 20;
 inline constexpr size_t kMaxDims = 32;
+inline constexpr size_t kMaxTokenBytes = 256;
+// The largest Hello payload (rank, size, token): all a peer may send before it is admitted.
+inline constexpr uint32_t kMaxHelloPayload = 4 + 4 + 4 + kMaxTokenBytes;
 
 enum class CollectiveKind : uint8_t { kAllreduce = 0, kBroadcast, kAllgather };
 std::string_view kind_name(CollectiveKind k);

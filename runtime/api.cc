@@ -13,6 +13,7 @@ std::mutex g_lifecycle;  // serialises init() and shutdown()
 std::mutex g_mu;         // guards g_runtime and g_was_shut_down
 std::shared_ptr<Runtime> g_runtime;
 bool g_was_shut_down = false;
+int g_failed_init_rank = -1;  // the MPI rank of the last init() that failed, if it got that far
 
 std::shared_ptr<Runtime> current() {
   std::lock_guard lk(g_mu);
@@ -59,8 +60,11 @@ Status init() {
   std::lock_guard life(g_lifecycle);
   if (current()) return Status::ok();
   std::unique_ptr<Runtime> rt;
-  QUORUM_RETURN_IF_ERROR(Runtime::create(&rt));
+  int mpi_rank = -1;
+  Status s = Runtime::create(&rt, &mpi_rank);
   std::lock_guard lk(g_mu);
+  g_failed_init_rank = s.is_ok() ? -1 : mpi_rank;
+  if (!s.is_ok()) return s;
   g_runtime = std::move(rt);
   g_was_shut_down = false;
   return Status::ok();
@@ -80,7 +84,9 @@ Status shutdown() {
 bool is_initialized() { return current() != nullptr; }
 int rank() {
   auto rt = current();
-  return rt ? rt->rank() : -1;
+  if (rt) return rt->rank();
+  std::lock_guard lk(g_mu);
+  return g_failed_init_rank;
 }
 int size() {
   auto rt = current();

@@ -248,11 +248,12 @@ Status load_config(const EnvLookup& env, Config* out, std::vector<KnobSetting>* 
         source = k.alias;
       }
     }
-    if (!k.apply(value, c)) {
+    const bool valid = k.apply(value, c);
+    if (!valid) {
       if (!errors.empty()) errors += "; ";
       errors += source + "='" + value + "' is not valid: expected " + k.type + " in " + k.range;
     }
-    if (settings) settings->push_back({&k, value, source});
+    if (settings) settings->push_back({&k, value, source, valid});
   }
   if (errors.empty() && c.async_exit >= c.async_enter) {
     errors = "QUORUM_ASYNC_EXIT=" + std::to_string(c.async_exit) +

@@ -67,6 +67,7 @@ struct KnobSetting {
   const KnobSpec* spec;
   std::string value;
   std::string source;  // "default", or the variable it was read from
+  bool valid = true;   // false: `value` is not acceptable for this knob
 };
 
 Status load_config(const EnvLookup& env, Config* out, std::vector<KnobSetting>* settings = nullptr);

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "runtime/bootstrap.h"
 #include "runtime/logging.h"
@@ -17,25 +19,72 @@ steady_clock::duration to_duration(Seconds s) {
   return duration_cast<steady_clock::duration>(duration<double>(s));
 }
 
-// Agrees across ranks on whether every rank got this far, without a blocking spin.
+// Agrees across ranks on whether every rank got this far, without a blocking spin. A rank that
+// passed its own check learns which ranks failed theirs.
 Status all_ok(MPI_Comm comm, const Status& mine) {
+  int size = 1;
+  MPI_Comm_size(comm, &size);
   int ok = mine.is_ok() ? 1 : 0;
-  int all = 0;
+  std::vector<int> all(static_cast<size_t>(size), 0);
   MPI_Request req;
-  MPI_Iallreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm, &req);
+  MPI_Iallgather(&ok, 1, MPI_INT, all.data(), 1, MPI_INT, comm, &req);
   QUORUM_RETURN_IF_ERROR(ops::wait_request(req, {}));
   if (!mine.is_ok()) return mine;
-  if (!all) return Status(StatusCode::kAborted, "init failed on another rank (see its log)");
-  return Status::ok();
+  std::string failed;
+  for (int r = 0; r < size; ++r) {
+    if (!all[static_cast<size_t>(r)]) failed += (failed.empty() ? "" : ",") + std::to_string(r);
+  }
+  if (failed.empty()) return Status::ok();
+  const bool one = failed.find(',') == std::string::npos;
+  return Status(StatusCode::kAborted, "init failed on rank" + std::string(one ? " " : "s ") +
+                                          failed + " (see " + (one ? "its" : "their") + " log)");
 }
 
 }  // namespace
 
-Status Runtime::create(std::unique_ptr<Runtime>* out) {
-  std::unique_ptr<Runtime> rt(new Runtime());
-  QUORUM_RETURN_IF_ERROR(load_config(process_env(), &rt->config_));
-  configure_logging(rt->config_.log_level, rt->config_.log_subsystems);
+const char* stage_name(InitStage stage) {
+  switch (stage) {
+    case InitStage::kMpi: return "mpi";
+    case InitStage::kCommunicator: return "communicator";
+    case InitStage::kConfig: return "config";
+    case InitStage::kCoordinator: return "coordinator";
+    case InitStage::kConnected: return "connected";
+    case InitStage::kBackends: return "backends";
+    case InitStage::kEngine: return "engine";
+  }
+  return "?";
+}
 
+Status Runtime::create(std::unique_ptr<Runtime>* out, int* mpi_rank,
+                       std::optional<InitStage> fail_after) {
+  // Each step either succeeds on every rank or fails on every rank; an early return leaves `rt`
+  // to its destructor, which tears down exactly what exists.
+  std::unique_ptr<Runtime> rt(new Runtime());
+  auto after = [&](InitStage stage) {
+    if (stage != fail_after) return Status::ok();
+    return Status(StatusCode::kAborted,
+                  std::string("init stopped after stage '") + stage_name(stage) + "' (test)");
+  };
+  QUORUM_RETURN_IF_ERROR(rt->start_mpi(mpi_rank));
+  QUORUM_RETURN_IF_ERROR(after(InitStage::kMpi));
+  MPI_Comm_dup(MPI_COMM_WORLD, &rt->comm_);
+  MPI_Comm_set_errhandler(rt->comm_, MPI_ERRORS_RETURN);
+  QUORUM_RETURN_IF_ERROR(after(InitStage::kCommunicator));
+  QUORUM_RETURN_IF_ERROR(all_ok(rt->comm_, rt->check_config()));
+  QUORUM_RETURN_IF_ERROR(after(InitStage::kConfig));
+  QUORUM_RETURN_IF_ERROR(rt->start_coordinator());
+  QUORUM_RETURN_IF_ERROR(after(InitStage::kCoordinator));
+  QUORUM_RETURN_IF_ERROR(all_ok(rt->comm_, rt->connect()));
+  QUORUM_RETURN_IF_ERROR(after(InitStage::kConnected));
+  QUORUM_RETURN_IF_ERROR(all_ok(rt->comm_, rt->start_backends()));
+  QUORUM_RETURN_IF_ERROR(after(InitStage::kBackends));
+  rt->start_engine();
+  QUORUM_RETURN_IF_ERROR(after(InitStage::kEngine));
+  *out = std::move(rt);
+  return Status::ok();
+}
+
+Status Runtime::start_mpi(int* mpi_rank) {
   int initialized = 0, finalized = 0;
   MPI_Initialized(&initialized);
   MPI_Finalized(&finalized);
@@ -43,44 +92,28 @@ Status Runtime::create(std::unique_ptr<Runtime>* out) {
     return Status(StatusCode::kFailedPrecondition,
                   "MPI has already been finalised in this process; quorum cannot start again");
   }
+  int provided = 0;
   if (!initialized) {
-    int provided = 0;
     if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS) {
       return Status(StatusCode::kInternal, "MPI_Init_thread failed");
     }
-    rt->own_mpi_ = true;
-    if (provided < MPI_THREAD_MULTIPLE) {
-      MPI_Finalize();
-      return Status(StatusCode::kFailedPrecondition,
-                    "this MPI library does not provide MPI_THREAD_MULTIPLE");
-    }
+    own_mpi_ = true;
   } else {
-    int provided = 0;
     MPI_Query_thread(&provided);
-    if (provided < MPI_THREAD_MULTIPLE) {
-      return Status(StatusCode::kFailedPrecondition,
-                    "the application initialised MPI without MPI_THREAD_MULTIPLE; quorum's engine "
-                    "calls MPI from its own thread (use MPI_Init_thread with MPI_THREAD_MULTIPLE)");
-    }
+  }
+  if (mpi_rank) MPI_Comm_rank(MPI_COMM_WORLD, mpi_rank);
+  if (provided < MPI_THREAD_MULTIPLE) {
+    return Status(StatusCode::kFailedPrecondition,
+                  own_mpi_ ? "this MPI library does not provide MPI_THREAD_MULTIPLE"
+                           : "the application initialised MPI without MPI_THREAD_MULTIPLE; "
+                             "quorum's engine calls MPI from its own thread (use "
+                             "MPI_Init_thread with MPI_THREAD_MULTIPLE)");
   }
   ops::reset_abandoned();
-  Status s = rt->start();
-  if (!s.is_ok()) {
-    rt->stop_io();
-    rt->device_backend_.reset();
-    rt->engine_.reset();
-    if (rt->comm_ != MPI_COMM_NULL) MPI_Comm_free(&rt->comm_);
-    if (rt->own_mpi_) MPI_Finalize();
-    rt->shut_down_ = true;
-    return s;
-  }
-  *out = std::move(rt);
   return Status::ok();
 }
 
-Status Runtime::start() {
-  MPI_Comm_dup(MPI_COMM_WORLD, &comm_);
-  MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
+Status Runtime::check_config() {
   MPI_Comm_rank(comm_, &rank_);
   MPI_Comm_size(comm_, &size_);
   MPI_Comm local;
@@ -89,13 +122,18 @@ Status Runtime::start() {
   MPI_Comm_size(local, &local_size_);
   MPI_Comm_free(&local);
   set_log_rank(rank_);
+  QUORUM_RETURN_IF_ERROR(load_config(process_env(), &config_));
+  configure_logging(config_.log_level, config_.log_subsystems);
   if (config_.quorum > size_) {
     return Status(StatusCode::kInvalidArgument,
                   "QUORUM_QUORUM=" + std::to_string(config_.quorum) + " exceeds the job's " +
                       std::to_string(size_) + " ranks (accepted: 0 = majority, or 1 .. " +
                       std::to_string(size_) + ")");
   }
+  return Status::ok();
+}
 
+Status Runtime::start_coordinator() {
   Status topo = Topology::load(&topology_);
   if (!topo.is_ok()) QLOG(kWarn, kInit) << topo.message() << "; continuing without pinning";
 
@@ -136,21 +174,23 @@ Status Runtime::start() {
     }
     mine.port = server_->port();
   }
-  Rendezvous rv;
-  QUORUM_RETURN_IF_ERROR(exchange_rendezvous(comm_, mine, root_status, &rv));
-
+  QUORUM_RETURN_IF_ERROR(exchange_rendezvous(comm_, mine, root_status, &rendezvous_));
   if (server_) {  // the coordinator's own thread, so it answers while rank 0 computes
     work_.emplace(io_.get_executor());
     io_thread_ = std::thread([this] { io_.run(); });
   }
+  return Status::ok();
+}
 
+Status Runtime::connect() {
+  const Rendezvous& rv = rendezvous_;
   client_ = std::make_unique<coord::ControlClient>();
   coord::Welcome welcome;
   int64_t midpoint_ns = 0;
-  Status connected =
+  QUORUM_RETURN_IF_ERROR(
       client_->connect(rv.host, rv.port, {rank_, size_, rv.token},
-                       to_duration(config_.connect_timeout_sec), &welcome, &midpoint_ns);
-  QUORUM_RETURN_IF_ERROR(all_ok(comm_, connected));
+                       to_duration(config_.connect_timeout_sec), &welcome, &midpoint_ns));
+  connected_ = true;
   // On rank 0's host both clocks are the same CLOCK_MONOTONIC; elsewhere estimate the offset
   // from the handshake's round trip (accurate to about half its asymmetry).
   clock_offset_us_ = rv.root_host == this_host()
@@ -160,7 +200,10 @@ Status Runtime::start() {
   QLOG(kInfo, kInit) << "connected to the coordinator at " << rv.host << ":" << rv.port << " ("
                      << size_ << " ranks, " << local_size_ << " on this host"
                      << (topology_ ? ", " + topology_->summary() : std::string()) << ")";
+  return Status::ok();
+}
 
+Status Runtime::start_backends() {
   backend_ = std::make_unique<ops::MpiBackend>(comm_);
   // Device (NCCL) data path: cheap to create (CUDA starts at the first CUDA collective); a build
   // without NCCL has none, and CUDA tensors are refused at enqueue.
@@ -168,6 +211,12 @@ Status Runtime::start() {
     QUORUM_RETURN_IF_ERROR(ops::create_device_backend(comm_, local_rank_, config_.nccl_algo,
                                                      &device_backend_));
   }
+  // Opened before the engine starts, so a path that cannot be written fails init on every rank.
+  if (!config_.timeline.empty()) QUORUM_RETURN_IF_ERROR(start_timeline(config_.timeline));
+  return Status::ok();
+}
+
+void Runtime::start_engine() {
   Engine::Options eo;
   eo.config = config_;
   eo.rank = rank_;
@@ -184,8 +233,23 @@ Status Runtime::start() {
   }
   engine_ = std::make_unique<Engine>(eo);
   engine_->start();
-  if (!config_.timeline.empty()) QUORUM_RETURN_IF_ERROR(start_timeline(config_.timeline));
-  return Status::ok();
+}
+
+void Runtime::discard() {
+  shut_down_ = true;
+  // A job that never started: every rank leaves politely, so rank 0 does not report lost
+  // connections, and the coordinator stops.
+  if (connected_) {
+    Status s = client_->send(coord::Goodbye{});
+    if (!s.is_ok()) QLOG(kDebug, kInit) << "init teardown: " << s.message();
+  }
+  stop_timeline();
+  stop_io();
+  if (client_) client_->close();
+  device_backend_.reset();
+  backend_.reset();
+  if (comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
+  if (own_mpi_) MPI_Finalize();
 }
 
 Status Runtime::start_timeline(const std::string& path) {
@@ -243,6 +307,10 @@ void Runtime::stop_io() {
 
 Status Runtime::shutdown() {
   if (shut_down_) return Status::ok();
+  if (!engine_) {
+    discard();
+    return Status::ok();
+  }
   shut_down_ = true;
   if (engine_->saw_bounded()) {
     // Late gradients still in carries are folded once more so none is silently dropped; with
@@ -285,7 +353,12 @@ Status Runtime::shutdown() {
 }
 
 Runtime::~Runtime() {
-  if (!shut_down_) shutdown();
+  if (shut_down_) return;
+  if (engine_) {
+    shutdown();
+  } else {
+    discard();
+  }
 }
 
 }  // namespace quorum

@@ -16,6 +16,7 @@
 #include "coordinator/coordinator_server.h"
 #include "ops/mpi_backend.h"
 #include "ops/nccl/device_backend.h"
+#include "runtime/bootstrap.h"
 #include "runtime/config.h"
 #include "runtime/engine.h"
 #include "runtime/timeline.h"
@@ -23,11 +24,30 @@
 
 namespace quorum {
 
+// The steps of Runtime::create, in order; each failure point lies after one of them.
+enum class InitStage {
+  kMpi,           // MPI initialised (or found initialised) with MPI_THREAD_MULTIPLE
+  kCommunicator,  // MPI_COMM_WORLD duplicated
+  kConfig,        // knobs read and checked against the job, agreed by every rank
+  kCoordinator,   // rank 0's coordinator listening, rendezvous published
+  kConnected,     // every rank connected to the coordinator
+  kBackends,      // MPI and device backends created, timeline open
+  kEngine,        // engine thread running: the runtime is complete
+};
+const char* stage_name(InitStage stage);
+
 class Runtime {
  public:
-  // Runs the whole init sequence; collective over MPI_COMM_WORLD. On error nothing is left
-  // running (MPI stays initialised only if the application initialised it).
-  static Status create(std::unique_ptr<Runtime>* out);
+  // Runs the whole init sequence; collective over MPI_COMM_WORLD. Every failure after MPI is up
+  // is agreed by all ranks, so they all return an error together (a rank whose own check failed
+  // returns its own message; the others say another rank failed) and none waits for the rest.
+  // On error nothing is left running: MPI stays initialised only if the application
+  // initialised it. `*mpi_rank` (if given) is set to this process's rank in MPI_COMM_WORLD as
+  // soon as MPI is up, so a caller can label a failure. `fail_after` is for tests: create stops
+  // with kAborted right after that stage, tearing down what it built so far.
+  static Status create(std::unique_ptr<Runtime>* out, int* mpi_rank = nullptr,
+                       std::optional<InitStage> fail_after = std::nullopt);
+  // Shuts a complete runtime down, or tears down whatever part of one create() built.
   ~Runtime();
 
   // Leaves the job and tears everything down; safe to call once.
@@ -50,11 +70,20 @@ class Runtime {
 
  private:
   Runtime() = default;
-  Status start();
+  Status start_mpi(int* mpi_rank);
+  Status check_config();
+  Status start_coordinator();
+  Status connect();
+  Status start_backends();
+  void start_engine();
+  // Undoes a partial create() (no engine yet): threads joined, communicator freed, MPI
+  // finalised if ours. Every rank reaches it together (see create).
+  void discard();
   void stop_io();
 
   Config config_;
   bool own_mpi_ = false;
+  bool connected_ = false;  // this rank's Hello was welcomed
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
   std::unique_ptr<Topology> topology_;
@@ -66,6 +95,7 @@ class Runtime {
   std::unique_ptr<ops::MpiBackend> backend_;
   std::unique_ptr<ops::DeviceBackend> device_backend_;  // CUDA tensors; null without NCCL
   std::unique_ptr<Engine> engine_;
+  Rendezvous rendezvous_;       // where the coordinator listens, and the session token
   double clock_offset_us_ = 0;  // rank 0's steady clock minus ours, measured at connect
   std::string run_id_;          // the same on every rank of this run; names its timelines
   TimelineSlot timeline_;

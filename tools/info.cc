@@ -10,6 +10,9 @@
 #ifndef QUORUM_HAS_NCCL
 #define QUORUM_HAS_NCCL 0
 #endif
+#ifndef QUORUM_HAS_TORCH
+#define QUORUM_HAS_TORCH 0
+#endif
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "--markdown") {
@@ -38,14 +41,19 @@ int main(int argc, char** argv) {
   quorum::Status s = quorum::load_config(quorum::process_env(), &config, &settings);
   std::printf("quorum %s\n\nfeatures:\n", QUORUM_VERSION);
   std::printf("  MPI (host tensors)      yes (MPICH %s)\n", QUORUM_MPI_VERSION);
-  std::printf("  NCCL/CUDA (GPU tensors) %s\n",
-              QUORUM_HAS_NCCL ? "detected at build time; backend not built yet" : "no");
-  std::printf("  libtorch binding        no\n\nknobs:\n");
+  std::printf("  NCCL/CUDA (GPU tensors) %s\n", QUORUM_HAS_NCCL ? "built" : "no");
+  std::printf("  libtorch binding        %s\n\nknobs:\n", QUORUM_HAS_TORCH ? "built" : "no");
+  int invalid = 0;
   for (const auto& k : settings) {
-    std::printf("  %-28s = %-10s  [%s]\n      %s\n      %s in %s%s%s\n", k.spec->name, k.value.c_str(),
-                k.source.c_str(), k.spec->description, k.spec->type, k.spec->range,
-                k.spec->alias ? "; alias " : "", k.spec->alias ? k.spec->alias : "");
+    // An unacceptable value is flagged on its own line, where the eye lands, not only at the end.
+    invalid += !k.valid;
+    std::printf("%s %-28s = %-10s  [%s]%s\n      %s\n      %s in %s%s%s\n", k.valid ? " " : "!",
+                k.spec->name, k.value.c_str(), k.source.c_str(),
+                k.valid ? "" : "  <-- INVALID", k.spec->description, k.spec->type,
+                k.spec->range, k.spec->alias ? "; alias " : "", k.spec->alias ? k.spec->alias : "");
   }
+  if (invalid > 0) std::printf("\n%d knob%s marked ! above %s invalid\n", invalid,
+                               invalid == 1 ? "" : "s", invalid == 1 ? "is" : "are");
   if (!s.is_ok()) std::printf("\nconfiguration error: %s\n", s.message().c_str());
   std::unique_ptr<quorum::Topology> topo;
   quorum::Status t = quorum::Topology::load(&topo);

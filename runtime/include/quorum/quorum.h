@@ -30,7 +30,9 @@ namespace quorum {
 // Reads QUORUM_* settings, initialises MPI if the application has not (MPI_THREAD_MULTIPLE;
 // an application that initialised MPI itself must have asked for that level), duplicates
 // MPI_COMM_WORLD for quorum's own traffic, connects to the coordinator and starts the engine.
-// Collective: every rank calls it. Calling it again while initialised returns OK.
+// Collective: every rank calls it. Calling it again while initialised returns OK. On error
+// (e.g. a QUORUM_* value out of range, named in the message) every rank returns an error and
+// nothing is left running; a rank whose own check passed says that another rank failed.
 QUORUM_EXPORT Status init();
 
 // Finishes or fails outstanding work (pending handles fail with "shut down"), leaves the job,
@@ -38,7 +40,8 @@ QUORUM_EXPORT Status init();
 QUORUM_EXPORT Status shutdown();
 
 QUORUM_EXPORT bool is_initialized();
-// This process's place in the job; -1 when not initialised.
+// This process's place in the job; -1 when not initialised. After an init() that failed once
+// MPI was up, rank() is this process's MPI rank, so the failure can be labelled with it.
 QUORUM_EXPORT int rank();
 QUORUM_EXPORT int size();
 QUORUM_EXPORT int local_rank();
