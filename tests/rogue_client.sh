@@ -2,8 +2,10 @@
 # A rogue client attacks the coordinator's port while a real 2-rank quorum-demo trains:
 # a Hello with a wrong token, a Ready before any Hello, garbage bytes, a header announcing a
 # huge payload, and a half-sent frame that never completes (socket left open). Each connection
-# must be dropped by the coordinator (a half-sent frame within the 10 s handshake timeout),
-# and the demo must still finish correctly: exit 0 and identical replicas.
+# must be dropped by the coordinator (a half-sent frame within the 10 s handshake timeout).
+# Then a flood: 200 connections announcing 16 MiB each and 200 silent ones, all held; rank 0's
+# RSS must grow by less than 16 MiB. The demo must still finish correctly: exit 0 and
+# identical replicas.
 # Usage: rogue_client.sh MPIEXEC QUORUM_DEMO
 set -euo pipefail
 mpiexec=$1 demo=$2
@@ -16,10 +18,10 @@ cleanup() {
 trap cleanup EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 # Enough steps that training outlasts the attack (the half-sent frame may take 10 s to drop):
-# about 18 s of training at the step time a short calibration run measures on this machine.
+# about 25 s of training at the step time a short calibration run measures on this machine.
 if [ -z "${ROGUE_DEMO_STEPS:-}" ]; then
   ms=$("$mpiexec" -n 2 "$demo" --steps 200 --quiet | sed -n 's/^step time \([0-9.]*\) ms.*/\1/p')
-  ROGUE_DEMO_STEPS=$(awk -v ms="${ms:-1}" 'BEGIN { s = int(18000 / (ms > 0.2 ? ms : 0.2)); print (s < 2000 ? 2000 : s) }')
+  ROGUE_DEMO_STEPS=$(awk -v ms="${ms:-1}" 'BEGIN { s = int(25000 / (ms > 0.2 ? ms : 0.2)); print (s < 2000 ? 2000 : s) }')
 fi
 steps=$ROGUE_DEMO_STEPS
 QUORUM_CONTROL_PORT=$port "$mpiexec" -n 2 "$demo" --steps "$steps" --quiet \
@@ -109,6 +111,71 @@ elif not training:
     failures += 1
 else:
     print(f"rogue: half-sent frame: dropped after {t:.1f} s while training went on")
+
+# A flood while training is under way: 200 connections, each announcing a 16 MiB payload and
+# held open, then 200 that say nothing and are held open. Rank 0 (the process listening on the
+# port) must not grow by 16 MiB: nothing is reserved for a peer that has not said Hello, and
+# silent peers past the cap are dropped oldest first.
+def listener_pid():
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f[9])
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                if os.readlink(f"/proc/{pid}/fd/{fd}") in {f"socket:[{i}]" for i in inodes}:
+                    return int(pid)
+        except OSError:
+            continue
+    return None
+
+def rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+rank0 = listener_pid()
+if rank0 is None:
+    sys.exit("rogue: no process listens on the coordinator port")
+before = rss_kib(rank0)
+peak = before
+for label, data in (("announcing 16 MiB", frame(0, b"\x00" * 16, length=16 << 20)),
+                    ("silent", b"")):
+    held = []
+    for _ in range(200):
+        c = connect()
+        if data:
+            c.sendall(data)
+        held.append(c)
+        peak = max(peak, rss_kib(rank0))
+    time.sleep(1.0)  # let the coordinator read whatever was sent
+    peak = max(peak, rss_kib(rank0))
+    open_now = 0
+    for c in held:
+        open_now += dropped_within(c, 0.01) is None
+        c.close()
+    print(f"rogue: 200 connections {label}, held: {200 - open_now} dropped by rank 0, "
+          f"{open_now} still open (the cap keeps at most a few)")
+    if open_now > 8:
+        failures += 1
+        print("rogue: too many connections left awaiting their Hello")
+growth = (peak - before) / 1024.0
+print(f"rogue: rank 0 (pid {rank0}) RSS {before / 1024.0:.1f} MiB before the flood, "
+      f"peak {peak / 1024.0:.1f} MiB (growth {growth:.1f} MiB)")
+if growth >= 16:
+    failures += 1
+    print("rogue: rank 0 grew by 16 MiB or more under the flood")
+if not alive(launcher):
+    failures += 1
+    print("rogue: the demo finished before the flood did (inconclusive; raise ROGUE_DEMO_STEPS)")
 sys.exit(1 if failures else 0)
 PY
 

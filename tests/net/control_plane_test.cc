@@ -1,8 +1,10 @@
 // The coordinator's TCP front end on loopback, in one process: a peer without the session
-// token, with a wrong job size, a duplicate rank, or that sends garbage is dropped; a proper
+// token, with a wrong job size, a duplicate rank, that sends garbage or announces more than a
+// Hello before its Hello is dropped; silent peers past the cap go oldest first; a proper
 // peer gets Welcome and then plans. Real sockets, no MPI.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <thread>
 
 #include "coordinator/control_client.h"
@@ -82,6 +84,40 @@ TEST_F(ControlPlane, GarbageAndNonHelloAreDropped) {
   EXPECT_TRUE(dropped_after({'G', 'E', 'T', ' ', '/', ' ', 'H', 'T', 'T', 'P', '/', '1'}));
   EXPECT_TRUE(dropped_after(encode(Goodbye{})));
   EXPECT_TRUE(warned("first message was not Hello"));
+}
+
+TEST_F(ControlPlane, FrameLargerThanAHelloIsRefusedBeforeHello) {
+  // A header announcing the full 16 MiB frame limit: allowed once admitted, not before.
+  std::vector<uint8_t> header = encode(Goodbye{});
+  header.resize(kFrameHeaderBytes);
+  uint32_t n = kMaxFramePayload;
+  std::memcpy(header.data() + 8, &n, sizeof n);
+  EXPECT_TRUE(dropped_after(header));
+  EXPECT_TRUE(warned("exceeds the " + std::to_string(kMaxHelloPayload) +
+                     "-byte limit before a Hello"));
+}
+
+TEST_F(ControlPlane, SilentPeersPastTheCapAreDroppedOldestFirst) {
+  // The cap is max(4, 2 x size) = 4 here: the fifth silent peer pushes out the first.
+  asio::io_context io;
+  std::vector<tcp::socket> silent;
+  for (int i = 0; i < 5; ++i) {
+    silent.emplace_back(io);
+    silent.back().connect(tcp::endpoint(asio::ip::address_v4::loopback(), server_->port()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // accepted in this order
+  }
+  uint8_t buf[16];
+  boost::system::error_code ec;
+  silent.front().read_some(asio::buffer(buf), ec);
+  EXPECT_TRUE(ec == asio::error::eof || ec == asio::error::connection_reset) << ec.message();
+  EXPECT_TRUE(warned("more than 4 connections awaiting their Hello"));
+  // A real rank still gets in while the others wait.
+  ControlClient client;
+  Welcome w;
+  Status s = client.connect("127.0.0.1", server_->port(), Hello{0, 2, "s3cret"},
+                            std::chrono::seconds(5), &w);
+  EXPECT_TRUE(s.is_ok()) << s.message();
+  client.close();
 }
 
 TEST_F(ControlPlane, ProperPeersGetWelcomeAndPlans) {
