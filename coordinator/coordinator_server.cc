@@ -152,6 +152,10 @@ void CoordinatorServer::on_message(int rank, Message m) {
     dispatch(service_.on_goodbye(rank, now));
   } else if (std::holds_alternative<Flush>(m)) {
     dispatch(service_.on_flush(rank, now));
+  } else if (auto* exit = std::get_if<FastExit>(&m)) {
+    dispatch(service_.on_fast_exit(rank, *exit, now));
+  } else if (auto* report = std::get_if<FastReport>(&m)) {
+    dispatch(service_.on_fast_report(rank, *report, now));
   } else {
     warn_("rank " + std::to_string(rank) + " sent an unexpected control message (type " +
           std::to_string(m.index()) + ")");

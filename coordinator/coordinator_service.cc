@@ -41,6 +41,11 @@ uint32_t CoordinatorService::id_for(const std::string& name) {
 
 bool CoordinatorService::idle(uint32_t id) const {
   if (pilot_ && *pilot_ == id) return false;
+  if (scheduled_ids_.count(id)) return false;  // ranks may be running it on the fast path
+  return settled(id);
+}
+
+bool CoordinatorService::settled(uint32_t id) const {
   if (table_.first_request(id)) return false;  // an open round
   auto it = tensors_.find(id);
   if (it == tensors_.end()) return true;
@@ -133,6 +138,8 @@ void CoordinatorService::fail_id(uint32_t id, StatusCode code, const std::string
 
 std::vector<Outgoing> CoordinatorService::on_ready(int rank, const Ready& ready,
                                                    Clock::time_point now) {
+  // Ranks on a schedule announce nothing: this one has left it (or never took it).
+  if (live_) end_schedule("rank " + std::to_string(rank) + " announced tensors to the coordinator");
   auto& known = known_[static_cast<size_t>(rank)];
   for (const ReadyEntry& e : ready.entries) {
     uint32_t id = 0;
@@ -281,18 +288,21 @@ void CoordinatorService::note_pilot_arrival(uint32_t id, uint64_t round, int ran
     for (auto& t : times) arrivals.push_back(*t);
     pilot_arrivals_.erase(round);
     policy_.observe_round(arrivals);
-    if (auto sw = policy_.decide()) {
-      mode_reason_ = sw->reason;
-      if (options_.log) {
-        options_.log(std::string("sync policy: switching to ") +
-                     (sw->mode == SyncMode::kBounded ? "bounded" : "sync") + ": " + sw->reason);
-      }
-    }
+    decide_mode();
   }
   // Rounds some rank never completes (it left) must not pile up.
   while (pilot_arrivals_.size() > 4 * static_cast<size_t>(options_.policy.window) + 8) {
     pilot_arrivals_.erase(pilot_arrivals_.begin());
   }
+}
+
+void CoordinatorService::decide_mode() {
+  std::optional<ModeSwitch> sw = policy_.decide();
+  if (!sw) return;
+  mode_reason_ = sw->reason;
+  const std::string mode = sw->mode == SyncMode::kBounded ? "bounded" : "sync";
+  if (options_.log) options_.log("sync policy: switching to " + mode + ": " + sw->reason);
+  end_schedule("the sync policy switched to " + mode);  // bounded rounds need the coordinator
 }
 
 void CoordinatorService::observe(Algorithm algorithm, size_t bytes, double seconds) {
@@ -362,6 +372,7 @@ void CoordinatorService::maybe_flush_all() {
 }
 
 std::vector<Outgoing> CoordinatorService::on_flush(int rank, Clock::time_point now) {
+  end_schedule("rank " + std::to_string(rank) + " called flush()");
   flush_requested_[static_cast<size_t>(rank)] = true;
   // Whatever is ready goes first, so carries counted here are the engines' carries.
   std::vector<Outgoing> out = flush(now, true);
@@ -374,6 +385,7 @@ std::vector<Outgoing> CoordinatorService::on_flush(int rank, Clock::time_point n
 void CoordinatorService::depart(int rank, const std::string& reason, Clock::time_point now) {
   if (departed_[static_cast<size_t>(rank)]) return;
   departed_[static_cast<size_t>(rank)] = true;
+  end_schedule(reason);
   acknowledge_evictions(rank, evictions_);  // it will never name an id again
   if (departure_.empty()) departure_ = reason;
   (void)now;
@@ -545,10 +557,12 @@ std::vector<Outgoing> CoordinatorService::flush(Clock::time_point now, bool forc
   }
   for (Plan& p : tail) plans.push_back(std::move(p));
   evict_if_over_capacity();
-  if (plans.empty() && assignments_.empty() && evicted_.empty()) return {};
+  std::vector<Outgoing> out = std::exchange(fast_out_, {});
+  if (plans.empty() && assignments_.empty() && evicted_.empty()) return out;
   for (Plan& p : plans) {
     p.seq = next_seq_++;
     p.mode = policy_.mode();
+    steps_.observe(p);
   }
   if (!plans.empty() && !mode_reason_.empty()) {
     plans.front().mode_reason = std::move(mode_reason_);
@@ -557,7 +571,9 @@ std::vector<Outgoing> CoordinatorService::flush(Clock::time_point now, bool forc
   PlanBatch batch{std::move(assignments_), std::move(plans), std::move(evicted_)};
   assignments_.clear();
   evicted_.clear();
-  return {{kAllRanks, std::move(batch)}};
+  out.push_back({kAllRanks, std::move(batch)});
+  maybe_issue_schedule(out);
+  return out;
 }
 
 }  // namespace quorum::coord

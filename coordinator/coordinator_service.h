@@ -22,6 +22,7 @@
 #include "coordinator/cost_model.h"
 #include "coordinator/messages.h"
 #include "coordinator/readiness_table.h"
+#include "coordinator/schedule_learner.h"
 #include "coordinator/sync_policy.h"
 
 namespace quorum::coord {
@@ -49,6 +50,8 @@ struct ServiceOptions {
   Clock::duration stall_abort = Clock::duration::zero();
   // A rank silent this long (no message, not even a heartbeat) is declared failed.
   Clock::duration failure_timeout = std::chrono::seconds(30);
+  // Steady-state fast path: once a step's plans repeat, every rank gets them as a Schedule.
+  bool fast_path = true;
   // Where mode switches and stalls are reported (rank 0's log); may be empty.
   std::function<void(const std::string&)> log;
 };
@@ -76,6 +79,13 @@ class CoordinatorService {
   // Called periodically (about once a second): heartbeats out, silent ranks declared failed,
   // the stall inspector.
   std::vector<Outgoing> on_tick(Clock::time_point now);
+  // Fast path (coordinator_fast.cc): a rank leaves or refuses a schedule; every rank is told to
+  // leave it too. A rank's batched arrival samples of fast steps feed the sync policy.
+  std::vector<Outgoing> on_fast_exit(int rank, const FastExit& exit, Clock::time_point now);
+  std::vector<Outgoing> on_fast_report(int rank, const FastReport& report, Clock::time_point now);
+  // The schedule ranks may be running now, if any, and how many were handed out.
+  std::optional<uint64_t> live_schedule() const { return live_; }
+  uint64_t schedules_issued() const { return schedule_version_; }
   // Any message from `rank` (heartbeats included) proves it alive.
   void heard(int rank, Clock::time_point now) { last_heard_[static_cast<size_t>(rank)] = now; }
 
@@ -116,11 +126,19 @@ class CoordinatorService {
   // Bounded mode: completes open rounds that have their quorum, past the grace, within s.
   void complete_bounded(Clock::time_point now);
   void note_pilot_arrival(uint32_t id, uint64_t round, int rank, Clock::time_point now);
+  // Asks the policy; a switch is logged and announced with the next plan.
+  void decide_mode();
   void maybe_flush_all();
   // The id cache: evicts least recently used idle ids while more than the capacity have one;
   // a rank's acknowledgement lets go of its descriptions; ids every rank has let go are reused.
   void evict_if_over_capacity();
   bool idle(uint32_t id) const;
+  // No open round, and every rank caught up: no late request, carry or skip still to come.
+  bool settled(uint32_t id) const;
+  // Fast path (coordinator_fast.cc).
+  void end_schedule(const std::string& reason);  // queues FastAbort for every rank
+  void maybe_issue_schedule(std::vector<Outgoing>& out);
+  bool may_schedule(const std::vector<ScheduleEntry>& entries) const;
   void acknowledge_evictions(int rank, uint64_t seen);
   std::vector<Outgoing> flush(Clock::time_point now, bool force);
 
@@ -157,6 +175,13 @@ class CoordinatorService {
   std::vector<uint32_t> evicted_;           // not yet announced
   std::vector<uint32_t> free_ids_;          // forgotten everywhere: reusable
   size_t evict_events_;                     // new names and completed rounds since the last scan
+  // Fast path.
+  ScheduleLearner steps_;
+  std::optional<uint64_t> live_;            // the schedule handed out and not yet ended
+  std::unordered_set<uint32_t> scheduled_ids_;  // its tensors: never evicted while it lives
+  uint64_t schedule_version_ = 0;
+  std::vector<Outgoing> fast_out_;          // FastAbort messages, out with the next flush
+  std::map<uint64_t, std::vector<std::optional<FastSample>>> fast_samples_;  // step -> per rank
 
  public:
   // For tests and quorum-info: names holding an id now, and ids still being forgotten.

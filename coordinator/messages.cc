@@ -111,6 +111,36 @@ void put_payload(Writer& w, const Message& m) {
             w.i32(x.rank);
             w.str(x.reason);
           },
+          [&](const Schedule& x) {
+            w.u64(x.version);
+            w.u8(x.reports ? 1 : 0);
+            w.u32(static_cast<uint32_t>(x.entries.size()));
+            for (const auto& e : x.entries) {
+              w.u32(static_cast<uint32_t>(e.ids.size()));
+              for (uint32_t id : e.ids) w.u32(id);
+              w.u8(static_cast<uint8_t>(e.op));
+              w.u8(static_cast<uint8_t>(e.dtype));
+              w.u8(static_cast<uint8_t>(e.device));
+              w.u8(e.algorithm);
+            }
+          },
+          [&](const FastAbort& x) {
+            w.u64(x.version);
+            w.str(x.reason);
+          },
+          [&](const FastExit& x) {
+            w.u64(x.version);
+            w.str(x.reason);
+          },
+          [&](const FastReport& x) {
+            w.u64(x.version);
+            w.u64(x.first);
+            w.u32(static_cast<uint32_t>(x.samples.size()));
+            for (const auto& s : x.samples) {
+              w.i64(s.end_ns);
+              w.i64(s.wait_ns);
+            }
+          },
       },
       m);
 }
@@ -192,6 +222,47 @@ Message get_payload(uint16_t type, Reader& r) {
       PeerFailed x;
       x.rank = r.i32();
       x.reason = r.str(4096);
+      return x;
+    }
+    case 9: {
+      Schedule x;
+      x.version = r.u64();
+      uint8_t reports = r.u8();
+      if (r.ok() && reports > 1) r.fail("invalid reports flag");
+      x.reports = reports == 1;
+      x.entries.resize(r.count(1u << 20, 4 + 4));
+      for (auto& e : x.entries) {
+        e.ids.resize(r.count(1u << 20, 4));
+        for (auto& id : e.ids) id = r.u32();
+        e.op = get_enum<ReduceOp>(r, kNumReduceOps, "reduce op");
+        e.dtype = get_enum<DataType>(r, kNumDataTypes, "dtype");
+        e.device = get_enum<Device::Kind>(r, 2, "device kind");
+        e.algorithm = r.u8();
+        if (r.ok() && e.algorithm >= 3) r.fail("invalid algorithm " + std::to_string(e.algorithm));
+      }
+      return x;
+    }
+    case 10: {
+      FastAbort x;
+      x.version = r.u64();
+      x.reason = r.str(4096);
+      return x;
+    }
+    case 11: {
+      FastExit x;
+      x.version = r.u64();
+      x.reason = r.str(4096);
+      return x;
+    }
+    case 12: {
+      FastReport x;
+      x.version = r.u64();
+      x.first = r.u64();
+      x.samples.resize(r.count(1u << 20, 16));
+      for (auto& s : x.samples) {
+        s.end_ns = r.i64();
+        s.wait_ns = r.i64();
+      }
       return x;
     }
     default: r.fail("unknown message type " + std::to_string(type)); return Goodbye{};

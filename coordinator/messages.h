@@ -16,7 +16,7 @@
 namespace quorum::coord {
 
 inline constexpr uint32_t kFrameMagic = 0x314d5251;  // "QRM1" little-endian
-inline constexpr uint16_t kWireVersion = 2;
+inline constexpr uint16_t kWireVersion = 3;
 inline constexpr size_t kFrameHeaderBytes = 12;
 inline constexpr uint32_t kMaxFramePayload = 16u << 20;  // 16 MiB
 inline constexpr size_t kMaxNameBytes = 4096;
@@ -134,8 +134,53 @@ struct PeerFailed {
   bool operator==(const PeerFailed&) const = default;
 };
 
-using Message =
-    std::variant<Hello, Welcome, Ready, PlanBatch, Goodbye, GoodbyeAck, Flush, Heartbeat, PeerFailed>;
+// Steady-state fast path (DESIGN.md, "The steady-state fast path"). Once the coordinator has
+// validated a step's plan sequence repeating, it hands every rank that sequence: the entries are
+// run in order, each after the ranks have agreed among themselves (a tiny allreduce) that its
+// members are ready everywhere, without rank 0 in the loop.
+struct ScheduleEntry {
+  std::vector<uint32_t> ids;  // tensors, in buffer order
+  ReduceOp op = ReduceOp::kSum;
+  DataType dtype = DataType::kF32;
+  Device::Kind device = Device::Kind::kHost;
+  uint8_t algorithm = 0;  // an ops::Algorithm
+  bool operator==(const ScheduleEntry&) const = default;
+};
+struct Schedule {
+  uint64_t version = 0;
+  bool reports = false;  // send FastReport (the auto policy needs arrival times)
+  std::vector<ScheduleEntry> entries;
+  bool operator==(const Schedule&) const = default;
+};
+// Coordinator to every rank: schedule `version` ends; each rank leaves it at its next agreement.
+struct FastAbort {
+  uint64_t version = 0;
+  std::string reason;
+  bool operator==(const FastAbort&) const = default;
+};
+// A rank to the coordinator: it leaves (or never took) schedule `version`, and why.
+struct FastExit {
+  uint64_t version = 0;
+  std::string reason;
+  bool operator==(const FastExit&) const = default;
+};
+// One agreement that ran a step's first entry on the fast path: when it ended on the sending
+// rank's clock, and how long that rank had waited in it for the others.
+struct FastSample {
+  int64_t end_ns = 0;
+  int64_t wait_ns = 0;
+  bool operator==(const FastSample&) const = default;
+};
+// A rank's arrival samples of fast steps `first`, `first + 1`, ... of a schedule, batched.
+struct FastReport {
+  uint64_t version = 0;
+  uint64_t first = 0;
+  std::vector<FastSample> samples;
+  bool operator==(const FastReport&) const = default;
+};
+
+using Message = std::variant<Hello, Welcome, Ready, PlanBatch, Goodbye, GoodbyeAck, Flush,
+                             Heartbeat, PeerFailed, Schedule, FastAbort, FastExit, FastReport>;
 
 // Appends one complete frame (header + payload) for `m` to `out`.
 void encode(const Message& m, std::vector<uint8_t>& out);

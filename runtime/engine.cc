@@ -66,6 +66,7 @@ void Engine::stop() {
 void Engine::pump() {
   send_readiness();
   receive_plans();
+  watch_fast_agreement();
 }
 
 void Engine::receive_plans() {
@@ -116,7 +117,11 @@ void Engine::run() {
     // Wakes at least every half second to keep heartbeats going while idle, and when held
     // readiness is due.
     int timeout_ms = 500;
-    if (std::optional<int64_t> due = gate_.deadline_ns()) {
+    std::optional<int64_t> due = gate_.deadline_ns();
+    if (fast_ && fast_->out_of_order_since > 0) {
+      due = fast_->out_of_order_since + static_cast<int64_t>(opt_.config.cycle_time_ms * 1e6);
+    }
+    if (due) {
       const int64_t left = *due - Timeline::now_ns();
       timeout_ms = static_cast<int>(std::clamp<int64_t>((left + 999'999) / 1'000'000, 0, 500));
     }
@@ -129,7 +134,9 @@ void Engine::run() {
     if (!goodbye_sent) send_readiness();
     {
       std::lock_guard lk(flush_mu_);
-      if (flush_handle_ && !flush_sent_ && !goodbye_sent) {
+      if (flush_handle_ && !flush_sent_ && !goodbye_sent && fast_) {
+        leave_fast("flush() needs the coordinator");
+      } else if (flush_handle_ && !flush_sent_ && !goodbye_sent) {
         Status s = opt_.client->send(coord::Flush{});
         if (!s.is_ok()) lost_reason_ = s.message();
         flush_sent_ = true;
@@ -141,13 +148,23 @@ void Engine::run() {
       inbox_.pop_front();
       if (auto* batch = std::get_if<coord::PlanBatch>(&r.message)) {
         handle_batch(*batch, r.at_ns);
+      } else if (auto* schedule = std::get_if<coord::Schedule>(&r.message)) {
+        on_schedule(*schedule);
+      } else if (auto* abort = std::get_if<coord::FastAbort>(&r.message)) {
+        on_fast_abort(*abort);
       } else if (std::holds_alternative<coord::GoodbyeAck>(r.message)) {
         goodbye_acked_ = true;
       }
     }
+    if (fast_ && stop_requested_) leave_fast("quorum is shutting down");
+    if (fast_ && broken_.empty() && lost_reason_.empty()) run_fast();
     if (!goodbye_sent && evictions_acked_ != evictions_seen_) send_readiness();  // prompt ack
     if (goodbye_acked_) break;
     if (!broken_.empty() || !lost_reason_.empty()) {
+      if (fast_) {  // held requests fail with everything else
+        for (auto& [name, r] : fast_->held) pending_.emplace(name, std::move(r));
+        fast_.reset();
+      }
       if (broken_.empty()) {
         broken_ = "lost the control connection to the coordinator on rank 0 (" + lost_reason_ + ")";
       }
@@ -156,7 +173,7 @@ void Engine::run() {
       opt_.client->close();
       return;
     }
-    if (stop_requested_ && !goodbye_sent) {
+    if (stop_requested_ && !goodbye_sent && !fast_) {
       // Requests not yet announced never leave this rank.
       std::vector<PendingRequest> unannounced = gate_.take_all();
       for (PendingRequest& r : queue_.close("quorum is shut down")) {
@@ -196,6 +213,10 @@ void Engine::fail_everything(const std::string& reason) {
 }
 
 void Engine::send_readiness() {
+  if (fast_) {
+    take_fast(queue_.drain());
+    return;
+  }
   std::vector<PendingRequest> fresh = gate_.release(
       queue_.drain(), Timeline::now_ns(),
       [this](const std::string& name) -> std::optional<uint32_t> {
@@ -207,6 +228,10 @@ void Engine::send_readiness() {
       },
       /*may_hold=*/mode_ != coord::SyncMode::kBounded);
   queue_.wake_after(gate_.awaited());
+  announce(std::move(fresh));
+}
+
+void Engine::announce(std::vector<PendingRequest> fresh) {
   // Evictions forgotten since the last message are acknowledged even when nothing is new.
   if (fresh.empty() && evictions_acked_ == evictions_seen_) return;
   coord::Ready ready;
@@ -223,8 +248,8 @@ void Engine::send_readiness() {
       e.id = id->second;  // steady state: a few bytes instead of the whole description
     } else {
       e.full = r.desc;
-      described_[r.desc.name] = r.desc;
     }
+    described_[r.desc.name] = r.desc;  // the last description sent (the fast path checks it)
     ready.entries.push_back(std::move(e));
     if (auto poison = poisoned_.find(r.desc.name); poison != poisoned_.end()) {
       Status s = std::move(poison->second);
@@ -272,6 +297,15 @@ void Engine::handle_batch(coord::PlanBatch& batch, int64_t received_ns) {
       break;
     }
     ++next_seq_;
+    if (fast_ && (plan.kind == coord::PlanKind::kAllreduce ||
+                  plan.kind == coord::PlanKind::kBroadcast ||
+                  plan.kind == coord::PlanKind::kAllgather || plan.kind == coord::PlanKind::kFold)) {
+      // A rank on a schedule has announced nothing the coordinator could plan, and one that
+      // refused it agrees on that before reading on: a collective here would break the order.
+      QLOG(kError, kEngine) << "plan " << plan.seq << " arrived while on schedule "
+                            << fast_->version;
+      std::abort();
+    }
     execute(plan, received_ns);
   }
   // After the plans that used them: the coordinator no longer keeps these ids.
@@ -391,7 +425,8 @@ void Engine::execute(const coord::Plan& plan, int64_t received_ns) {
             {{"tensor", names[i]},
              {"bytes", static_cast<int64_t>(e->elements * dtype_size(e->input.dtype))},
              {"last_rank", last},
-             {"plan", static_cast<int64_t>(plan.seq)}});
+             {"plan", static_cast<int64_t>(plan.seq)},
+             {"path", std::string(executing_fast_ ? "fast" : "coordinator")}});
       trace(Lane::kQueue, "queue", names[i], received_ns, started_ns,
             {{"tensor", names[i]}, {"plan", static_cast<int64_t>(plan.seq)}});
     }
@@ -558,6 +593,9 @@ Stats Engine::stats() const {
   s.allreduce_native = by_algorithm_[static_cast<size_t>(ops::Algorithm::kNative)].load();
   s.allreduce_ring = by_algorithm_[static_cast<size_t>(ops::Algorithm::kRing)].load();
   s.allreduce_tree = by_algorithm_[static_cast<size_t>(ops::Algorithm::kTree)].load();
+  s.fast_plans = fast_plans_.load();
+  s.schedules = schedules_.load();
+  s.fast_fallbacks = fast_fallbacks_.load();
   return s;
 }
 

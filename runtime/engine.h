@@ -192,6 +192,48 @@ class Engine {
   std::array<std::atomic<uint64_t>, ops::kNumAlgorithms> by_algorithm_{};  // host allreduce plans
   std::atomic<int64_t> extra_bytes_{0}, extra_peak_{0};
 
+  // Steady-state fast path (engine_fast.cc): a schedule from the coordinator, run in order; each
+  // group of entries after an agreement among the ranks (a two-number MPI allreduce, min of
+  // "entries ready from the cursor" and "staying"), without rank 0. Engine thread only.
+  struct FastPath {
+    uint64_t version = 0;
+    bool reports = false;
+    std::vector<coord::Plan> entries;                    // allreduce plans, one per entry
+    std::unordered_map<std::string, size_t> entry_of;    // member name -> its entry
+    size_t cursor = 0;                                   // the next entry to run
+    std::unordered_map<std::string, PendingRequest> held;  // enqueued, not yet run
+    std::string leave;         // why this rank leaves at the next agreement ("" = it stays)
+    bool exit_sent = false;    // FastExit sent to the coordinator
+    int64_t out_of_order_since = 0;  // a later entry's member came first (0 = not now)
+    uint64_t steps = 0;        // agreements that ran entry 0 (fast steps)
+    uint64_t reported = 0;     // fast steps whose samples went to the coordinator
+    std::vector<coord::FastSample> samples;
+  };
+  void on_schedule(const coord::Schedule& schedule);
+  void on_fast_abort(const coord::FastAbort& abort);
+  // Requests drained while on a schedule: held for their entry; anything off the schedule sets
+  // the reason to leave.
+  void take_fast(std::vector<PendingRequest> fresh);
+  void leave_fast(std::string reason);
+  // Runs agreements and entries while some are due; returns when this rank must wait for its
+  // framework (or has left the schedule).
+  void run_fast();
+  // Entries complete here, counted from the cursor (at most one full step).
+  size_t fast_ready_entries(size_t* members) const;  // members: how many tensors they hold
+  void run_fast_entry(size_t index, int64_t agreed_ns);
+  // Leaves the schedule: held requests go to the coordinator (or fail, when shutting down).
+  void fall_back();
+  void send_fast_report();
+  // While waiting in an agreement (progress hook): asks the coordinator to end the schedule
+  // when the other ranks have not come for a while (so the stall inspector sees the round).
+  void watch_fast_agreement();
+  // Ready entries for the coordinator path: ids for names it knows, full descriptions otherwise.
+  void announce(std::vector<PendingRequest> fresh);
+  std::optional<FastPath> fast_;
+  int64_t agreement_since_ns_ = 0;  // in an agreement since (0 = not)
+  bool executing_fast_ = false;     // the plan being executed came from the schedule
+  std::atomic<uint64_t> fast_plans_{0}, fast_fallbacks_{0}, schedules_{0};
+
   // Device (NCCL) data path (engine_device.cc): plans whose device is CUDA. Engine thread only.
   struct DeviceHistory {  // a CUDA tensor's bounded-round state, in device memory
     int device = 0;

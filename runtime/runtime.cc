@@ -147,6 +147,7 @@ Status Runtime::start_coordinator() {
     so.fusion_max_tensor = static_cast<size_t>(config_.fusion_max_tensor);
     so.cycle_time = to_duration(config_.cycle_time_ms / 1000.0);
     so.staleness = static_cast<int>(config_.staleness);
+    so.fast_path = config_.fast_path != 0;
     so.cache_capacity = static_cast<size_t>(config_.cache_capacity);
     so.policy.automatic = config_.sync_mode == "auto";
     so.policy.initial =

@@ -25,7 +25,7 @@ using quorum::StatusCode;
 static_assert(static_cast<int>(quorum::DataType::kU8) == QUORUM_U8);
 static_assert(static_cast<int>(quorum::ReduceOp::kProduct) == QUORUM_PRODUCT);
 static_assert(static_cast<int>(StatusCode::kUnimplemented) == QUORUM_UNIMPLEMENTED);
-static_assert(sizeof(quorum_stats) == 13 * 8 + 8 + 3 * 8,
+static_assert(sizeof(quorum_stats) == 13 * 8 + 8 + 3 * 8 + 3 * 8,
               "quorum_stats only ever grows at the end");
 
 void copy_message(const std::string& msg, char* err, size_t err_len) {
@@ -266,6 +266,9 @@ int quorum_get_stats(quorum_stats* out, size_t size) {
   c.allreduce_native = s.allreduce_native;
   c.allreduce_ring = s.allreduce_ring;
   c.allreduce_tree = s.allreduce_tree;
+  c.fast_plans = s.fast_plans;
+  c.schedules = s.schedules;
+  c.fast_fallbacks = s.fast_fallbacks;
   std::memcpy(out, &c, size < sizeof c ? size : sizeof c);
   return QUORUM_OK;
 }

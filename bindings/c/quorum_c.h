@@ -184,6 +184,10 @@ typedef struct {
   uint64_t allreduce_native;
   uint64_t allreduce_ring;
   uint64_t allreduce_tree;
+  /* steady-state fast path: plans run from a schedule, schedules taken, fallbacks */
+  uint64_t fast_plans;
+  uint64_t schedules;
+  uint64_t fast_fallbacks;
 } quorum_stats;
 /* Fills the first `size` bytes of `*out` (all zero when not initialised). Returns
  * QUORUM_INVALID_ARGUMENT for a NULL `out`. */

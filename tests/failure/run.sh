@@ -45,6 +45,11 @@ attempt() {
     evidence=0
   fi
   [ $(( $(date +%s) - start )) -le $((bound + 20)) ] || ok=0
+  # The victim died on the fast path (unless the job turned it off).
+  if [ "${QUORUM_FAST_PATH:-1}" != 0 ] && ! grep -q '^VICTIM .* after [1-9][0-9]* fast plans' "$out"; then
+    echo "$mode: the victim ran no fast plan before it died"
+    ok=0
+  fi
   while read -r line; do
     [ -z "$line" ] && continue
     grep -qF "$expect" <<<"$line" || ok=0

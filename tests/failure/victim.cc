@@ -1,5 +1,6 @@
 // A job in which one rank fails mid-training: `victim stop|kill|kill0`. Rank size-1 (or rank 0
-// for kill0) stops itself with SIGSTOP or kills itself with SIGKILL at round 5; every other rank
+// for kill0) stops itself with SIGSTOP or kills itself with SIGKILL at round 20 (by then the
+// steady-state fast path runs the rounds, and the victim says how many it ran); every other rank
 // must see its pending handle fail with a message naming the failure, within
 // QUORUM_FAILURE_TIMEOUT_SEC (plus a second of ticking), and then exit. Run by
 // tests/failure/run.sh under mpiexec -disable-auto-cleanup, which checks the output.
@@ -24,12 +25,13 @@ int main(int argc, char** argv) {
   quorum::Tensor t{x.data(), quorum::DataType::kF32, {1024}, quorum::Device::host()};
   auto failed_at = std::chrono::steady_clock::now();
   for (int round = 0; round < 1000; ++round) {
-    if (round == 5 && rank == victim) {
-      std::printf("VICTIM rank %d pid %d: %s\n", rank, getpid(), mode.c_str());
+    if (round == 20 && rank == victim) {
+      std::printf("VICTIM rank %d pid %d: %s after %llu fast plans\n", rank, getpid(),
+                  mode.c_str(), static_cast<unsigned long long>(quorum::stats().fast_plans));
       std::fflush(stdout);
       raise(mode == "stop" ? SIGSTOP : SIGKILL);
     }
-    if (round == 5) failed_at = std::chrono::steady_clock::now();
+    if (round == 20) failed_at = std::chrono::steady_clock::now();
     quorum::Status s = quorum::wait(quorum::enqueue_allreduce("x", t, t, quorum::ReduceOp::kMax));
     if (!s.is_ok()) {
       double secs =

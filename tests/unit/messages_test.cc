@@ -80,6 +80,15 @@ PlanBatch sample_batch() {
   return b;
 }
 
+Schedule sample_schedule() {
+  Schedule s;
+  s.version = 7;
+  s.reports = true;
+  s.entries.push_back({{0, 3, 9}, ReduceOp::kAverage, DataType::kBF16, Device::Kind::kCuda, 2});
+  s.entries.push_back({{1}, ReduceOp::kSum, DataType::kF64, Device::Kind::kHost, 0});
+  return s;
+}
+
 std::vector<std::vector<uint8_t>> valid_frames() {
   Ready ready;
   ready.entries.push_back({sample_request(), 0, 64});
@@ -90,7 +99,11 @@ std::vector<std::vector<uint8_t>> valid_frames() {
           encode(sample_batch()),
           encode(Goodbye{}),
           encode(GoodbyeAck{}),
-          encode(Flush{})};
+          encode(Flush{}),
+          encode(sample_schedule()),
+          encode(FastAbort{7, "rank 1: tensor 'x' is not in the schedule"}),
+          encode(FastExit{7, "quorum is shutting down"}),
+          encode(FastReport{7, 16, {{1000, 20}, {-5, 0}}})};
 }
 
 TEST(MessagesRoundTrip, Hello) {
@@ -172,6 +185,33 @@ TEST(MessagesRoundTrip, EmptyMessagesAndAppendingEncode) {
   ASSERT_TRUE(decode_header(two.data() + kFrameHeaderBytes, &len, &type).is_ok());
   EXPECT_EQ(len, 0u);
   EXPECT_EQ(type, 5);  // GoodbyeAck's index in Message
+}
+
+TEST(MessagesRoundTrip, FastPathMessages) {
+  EXPECT_EQ(round_trip(sample_schedule()), sample_schedule());
+  EXPECT_EQ(round_trip(Schedule{}), Schedule{});
+  FastAbort a = round_trip(FastAbort{1ull << 40, "the sync policy switched to bounded"});
+  EXPECT_EQ(a.version, 1ull << 40);
+  EXPECT_EQ(a.reason, "the sync policy switched to bounded");
+  EXPECT_EQ(round_trip(FastExit{3, "refused"}), (FastExit{3, "refused"}));
+  FastReport r{9, 100, {{123456789, 42}, {0, -1}}};
+  EXPECT_EQ(round_trip(r), r);
+}
+
+TEST(MessagesReject, ScheduleWithBadEnumsOrAlgorithm) {
+  std::vector<uint8_t> good = encode(sample_schedule());
+  EXPECT_TRUE(decode(good).is_ok());
+  // The last entry's four trailing bytes are op, dtype, device, algorithm.
+  const size_t op = good.size() - 4;
+  for (auto [offset, value] : std::vector<std::pair<size_t, uint8_t>>{
+           {op, 5}, {op + 1, 7}, {op + 2, 2}, {op + 3, 3}}) {
+    std::vector<uint8_t> bad = good;
+    bad[offset] = value;
+    EXPECT_FALSE(decode(bad).is_ok()) << "byte " << offset << " = " << int(value);
+  }
+  std::vector<uint8_t> flag = good;
+  flag[kFrameHeaderBytes + 8] = 2;  // the reports flag follows the version
+  EXPECT_FALSE(decode(flag).is_ok());
 }
 
 TEST(MessagesReject, EveryTruncatedFrameAndPayload) {

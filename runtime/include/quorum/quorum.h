@@ -125,6 +125,11 @@ struct Stats {
   uint64_t allreduce_native = 0;
   uint64_t allreduce_ring = 0;
   uint64_t allreduce_tree = 0;
+  // Steady-state fast path (QUORUM_FAST_PATH): plans run from a schedule without asking rank 0,
+  // schedules this rank took, and times it went back to the coordinator path.
+  uint64_t fast_plans = 0;
+  uint64_t schedules = 0;
+  uint64_t fast_fallbacks = 0;
 };
 QUORUM_EXPORT Stats stats();
 

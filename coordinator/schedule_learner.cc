@@ -1,0 +1,46 @@
+#include "coordinator/schedule_learner.h"
+
+#include <algorithm>
+
+namespace quorum::coord {
+
+void ScheduleLearner::observe(const Plan& plan) {
+  const bool repeats_a_tensor = std::any_of(plan.ids.begin(), plan.ids.end(), [&](uint32_t id) {
+    return current_.ids.count(id) > 0;
+  });
+  if (repeats_a_tensor) previous_ = std::exchange(current_, Step{});
+  current_.ids.insert(plan.ids.begin(), plan.ids.end());
+  const bool plain_sync_allreduce =
+      plan.kind == PlanKind::kAllreduce && plan.mode == SyncMode::kSync && !plan.counted &&
+      std::all_of(plan.missing.begin(), plan.missing.end(), [](auto& m) { return m.empty(); }) &&
+      !plan.ids.empty();
+  if (!plain_sync_allreduce) {
+    current_.schedulable = false;
+    return;
+  }
+  current_.entries.push_back({plan.ids, plan.op, plan.dtype, plan.device, plan.algorithm});
+}
+
+bool ScheduleLearner::same_layout(const std::vector<ScheduleEntry>& a,
+                                  const std::vector<ScheduleEntry>& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [](const ScheduleEntry& x, const ScheduleEntry& y) {
+                      return x.ids == y.ids && x.op == y.op && x.dtype == y.dtype &&
+                             x.device == y.device;
+                    });
+}
+
+std::optional<std::vector<ScheduleEntry>> ScheduleLearner::candidate() const {
+  if (!previous_ || !previous_->schedulable || !current_.schedulable ||
+      current_.entries.empty() || !same_layout(previous_->entries, current_.entries)) {
+    return std::nullopt;
+  }
+  return current_.entries;
+}
+
+void ScheduleLearner::reset() {
+  previous_.reset();
+  current_ = Step{};
+}
+
+}  // namespace quorum::coord

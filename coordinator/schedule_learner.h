@@ -1,0 +1,39 @@
+// Finds the repeating step in the coordinator's plan stream, for the steady-state fast path.
+// Plans are fed in sequence order; a step ends where a plan names a tensor the step already
+// ran (training runs every gradient once per step). When the step just fed matches the one
+// before it entry for entry (same tensors in the same buckets, same op, dtype and device), it is
+// a schedule candidate. Only sync allreduce plans without counts can be scheduled: a step with
+// anything else (an error, a broadcast, a bounded round, a fold) is never a candidate.
+// Algorithms may differ between the two steps (the cost model explores); the candidate carries
+// the latest step's choices. Pure logic, single-threaded.
+#pragma once
+
+#include <optional>
+#include <unordered_set>
+#include <vector>
+
+#include "coordinator/messages.h"
+
+namespace quorum::coord {
+
+class ScheduleLearner {
+ public:
+  void observe(const Plan& plan);
+  // The step fed last, when it repeats the step before it; nullopt otherwise.
+  std::optional<std::vector<ScheduleEntry>> candidate() const;
+  // Forgets everything seen: a new candidate needs two matching steps again.
+  void reset();
+
+ private:
+  struct Step {
+    std::vector<ScheduleEntry> entries;
+    std::unordered_set<uint32_t> ids;
+    bool schedulable = true;
+  };
+  static bool same_layout(const std::vector<ScheduleEntry>& a, const std::vector<ScheduleEntry>& b);
+
+  std::optional<Step> previous_;
+  Step current_;
+};
+
+}  // namespace quorum::coord

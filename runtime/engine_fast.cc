@@ -1,0 +1,245 @@
+// The engine's side of the steady-state fast path. The coordinator hands out a schedule (a
+// step's allreduce plans, validated repeating) at a moment when it holds nothing announced. A
+// rank with nothing announced either takes it; one that has announced something refuses. From
+// then on each rank holds its enqueued requests and, whenever the entry at the cursor is
+// complete here (or it must leave), joins an agreement: an MPI allreduce (min) of two numbers,
+// "entries ready from the cursor" and "staying". Every rank then runs the same entries in the
+// same order, or every rank leaves at the same agreement and announces what it holds to the
+// coordinator, which validates as always. The agreement is a collective on the data
+// communicator, so it sits at the same place in every rank's sequence of collectives.
+#include <algorithm>
+
+#include "runtime/engine.h"
+#include "runtime/logging.h"
+
+namespace quorum {
+namespace {
+
+constexpr size_t kSamplesPerReport = 8;
+
+}  // namespace
+
+void Engine::on_schedule(const coord::Schedule& schedule) {
+  FastPath f;
+  f.version = schedule.version;
+  f.reports = schedule.reports;
+  std::string refuse;
+  if (!pending_.empty() || !deferred_.empty()) {
+    refuse = "it had announced requests the coordinator had not yet seen";
+  } else if (mode_ != coord::SyncMode::kSync) {
+    refuse = "it is not in sync mode";
+  }
+  for (size_t i = 0; i < schedule.entries.size() && refuse.empty(); ++i) {
+    const coord::ScheduleEntry& e = schedule.entries[i];
+    coord::Plan p;
+    p.kind = coord::PlanKind::kAllreduce;
+    p.op = e.op;
+    p.dtype = e.dtype;
+    p.device = e.device;
+    p.algorithm = e.algorithm;
+    p.ids = e.ids;
+    for (uint32_t id : e.ids) {
+      const std::string* name = id < name_by_id_.size() ? &name_by_id_[id] : nullptr;
+      auto known = name && !name->empty() ? described_.find(*name) : described_.end();
+      if (known == described_.end() || known->second.kind != coord::CollectiveKind::kAllreduce) {
+        refuse = "tensor id " + std::to_string(id) + " of the schedule is not an allreduce it knows";
+        break;
+      }
+      if (!f.entry_of.emplace(*name, i).second) {
+        refuse = "tensor '" + *name + "' appears twice in the schedule";
+        break;
+      }
+    }
+    f.entries.push_back(std::move(p));
+  }
+  if (f.entries.empty() && refuse.empty()) refuse = "the schedule is empty";
+  if (!refuse.empty()) f.leave = "refused schedule " + std::to_string(f.version) + ": " + refuse;
+  if (refuse.empty()) schedules_.fetch_add(1, std::memory_order_relaxed);
+  QLOG(kDebug, kEngine) << "schedule " << f.version << " of " << f.entries.size() << " entries"
+                        << (refuse.empty() ? " taken" : ": " + f.leave);
+  fast_ = std::move(f);
+  // Drained but not announced (the readiness gate held them): the schedule takes them.
+  take_fast(gate_.take_all());
+  run_fast();
+}
+
+void Engine::on_fast_abort(const coord::FastAbort& abort) {
+  if (fast_ && fast_->version == abort.version) {
+    leave_fast("the coordinator ended schedule " + std::to_string(abort.version) + " (" +
+               abort.reason + ")");
+    fast_->exit_sent = true;  // it knows
+  }
+}
+
+void Engine::leave_fast(std::string reason) {
+  if (fast_ && fast_->leave.empty()) fast_->leave = std::move(reason);
+}
+
+void Engine::take_fast(std::vector<PendingRequest> fresh) {
+  FastPath& f = *fast_;
+  for (PendingRequest& r : fresh) {
+    const std::string& name = r.desc.name;
+    auto known = described_.find(name);
+    if (poisoned_.count(name)) {
+      leave_fast("tensor '" + name + "' has an error waiting for it");
+    } else if (!f.entry_of.count(name)) {
+      leave_fast("tensor '" + name + "' is not in the schedule");
+    } else if (known == described_.end() || !(known->second == r.desc)) {
+      leave_fast("tensor '" + name + "' is not described as the schedule's");
+    }
+    std::string key = name;
+    f.held.emplace(std::move(key), std::move(r));
+  }
+  // A member of a later entry came before the cursor's entry was complete: the order changed
+  // (or the framework waits on it first). Given the cycle time to sort itself out.
+  size_t members = 0;
+  const size_t ready = fast_ready_entries(&members);
+  const bool out_of_order = f.held.size() > members;
+  if (!out_of_order) {
+    f.out_of_order_since = 0;
+  } else if (f.out_of_order_since == 0) {
+    f.out_of_order_since = Timeline::now_ns();
+  }
+  size_t missing = 0;
+  if (ready == 0 && !f.entries.empty()) {
+    for (uint32_t id : f.entries[f.cursor].ids) missing += f.held.count(name_by_id_[id]) ? 0 : 1;
+  }
+  queue_.wake_after(out_of_order ? 0 : missing);
+}
+
+size_t Engine::fast_ready_entries(size_t* members) const {
+  const FastPath& f = *fast_;
+  size_t ready = 0, count = 0;
+  for (; ready < f.entries.size(); ++ready) {
+    const coord::Plan& e = f.entries[(f.cursor + ready) % f.entries.size()];
+    const bool complete = std::all_of(e.ids.begin(), e.ids.end(), [&](uint32_t id) {
+      return f.held.count(name_by_id_[id]) > 0;
+    });
+    if (!complete) break;
+    count += e.ids.size();
+  }
+  if (members) *members = count;
+  return ready;
+}
+
+void Engine::run_fast() {
+  std::shared_ptr<Timeline> timeline = opt_.timeline ? opt_.timeline->load() : nullptr;
+  tl_ = timeline.get();
+  const int64_t grace_ns = static_cast<int64_t>(opt_.config.cycle_time_ms * 1e6);
+  while (fast_) {
+    FastPath& f = *fast_;
+    size_t ready = f.leave.empty() ? fast_ready_entries(nullptr) : 0;
+    if (f.leave.empty() && ready == 0) {
+      if (f.out_of_order_since == 0 || Timeline::now_ns() - f.out_of_order_since < grace_ns) break;
+      leave_fast("the tensor order changed: a later bucket's tensor came before the rest of "
+                 "bucket " + std::to_string(f.cursor) + " of the schedule");
+    }
+    const bool leaving = !f.leave.empty();
+    if (leaving && !f.exit_sent) {
+      send_fast_report();
+      Status s = opt_.client->send(coord::FastExit{f.version, f.leave});
+      if (!s.is_ok() && lost_reason_.empty()) lost_reason_ = s.message();
+      f.exit_sent = true;
+    }
+    int64_t vote[2] = {leaving ? 0 : static_cast<int64_t>(ready), leaving ? 0 : 1};
+    const int64_t entered = Timeline::now_ns();
+    agreement_since_ns_ = entered;
+    Status s = opt_.host_backend->allreduce(vote, 2, DataType::kI64, ReduceOp::kMin,
+                                            ops::Algorithm::kNative);
+    const int64_t agreed = Timeline::now_ns();
+    agreement_since_ns_ = 0;
+    if (!s.is_ok()) {  // a peer failed: the run loop fails everything, held requests included
+      if (broken_.empty()) broken_ = "fast path agreement failed: " + s.message();
+      break;
+    }
+    trace(Lane::kNegotiation, "agree", "agree", entered, agreed,
+          {{"schedule", static_cast<int64_t>(f.version)},
+           {"entries", vote[0]},
+           {"cursor", static_cast<int64_t>(f.cursor)}});
+    if (vote[1] == 0 || vote[0] <= 0) {
+      fall_back();
+      break;
+    }
+    if (f.cursor == 0) {
+      ++f.steps;
+      if (f.reports) f.samples.push_back({agreed, agreed - entered});
+      if (f.samples.size() >= kSamplesPerReport) send_fast_report();
+    }
+    for (int64_t k = 0; k < vote[0] && fast_; ++k) {
+      run_fast_entry(f.cursor, agreed);
+      f.cursor = (f.cursor + 1) % f.entries.size();
+    }
+  }
+  tl_ = nullptr;
+}
+
+void Engine::run_fast_entry(size_t index, int64_t agreed_ns) {
+  FastPath& f = *fast_;
+  coord::Plan plan = f.entries[index];
+  plan.seq = fast_plans_.load(std::memory_order_relaxed);
+  for (uint32_t id : plan.ids) {
+    auto h = f.held.find(name_by_id_[id]);
+    std::string name = h->first;
+    pending_.emplace(std::move(name), std::move(h->second));
+    f.held.erase(h);
+  }
+  executing_fast_ = true;
+  execute(plan, agreed_ns);
+  executing_fast_ = false;
+  fast_plans_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Engine::fall_back() {
+  send_fast_report();
+  FastPath f = std::move(*fast_);
+  fast_.reset();
+  fast_fallbacks_.fetch_add(1, std::memory_order_relaxed);
+  QLOG(kDebug, kEngine) << "left schedule " << f.version << " after " << f.steps << " fast steps"
+                        << (f.leave.empty() ? "" : ": " + f.leave);
+  // In the order of the schedule, so the coordinator sees them as a framework would send them.
+  std::vector<PendingRequest> held;
+  for (auto& [name, r] : f.held) held.push_back(std::move(r));
+  std::sort(held.begin(), held.end(), [&](const PendingRequest& a, const PendingRequest& b) {
+    auto ia = f.entry_of.find(a.desc.name), ib = f.entry_of.find(b.desc.name);
+    size_t ka = ia == f.entry_of.end() ? SIZE_MAX : ia->second;
+    size_t kb = ib == f.entry_of.end() ? SIZE_MAX : ib->second;
+    return ka < kb;
+  });
+  queue_.wake_after(0);
+  if (!stop_requested_) {
+    announce(std::move(held));
+    return;
+  }
+  for (PendingRequest& r : held) {  // never announced: they never leave this rank
+    queue_.finish(r.desc.name);
+    errors_.fetch_add(1, std::memory_order_relaxed);
+    r.handle->complete(Status(StatusCode::kAborted,
+                              "tensor '" + r.desc.name + "': quorum was shut down before it ran"));
+  }
+}
+
+void Engine::send_fast_report() {
+  if (!fast_ || !fast_->reports || fast_->samples.empty()) return;
+  FastPath& f = *fast_;
+  coord::FastReport report{f.version, f.reported, std::move(f.samples)};
+  f.reported += report.samples.size();
+  f.samples.clear();
+  Status s = opt_.client->send(report);
+  if (!s.is_ok() && lost_reason_.empty()) lost_reason_ = s.message();
+}
+
+void Engine::watch_fast_agreement() {
+  if (!fast_ || agreement_since_ns_ == 0 || fast_->exit_sent) return;
+  // Another rank has not come: its framework is slow, stuck or gone. Past this the round goes
+  // back to the coordinator, whose stall inspector and failure detection then see it.
+  const double limit_s = std::clamp(opt_.config.stall_warning_sec / 2, 0.05, 1.0);
+  const int64_t waited = Timeline::now_ns() - agreement_since_ns_;
+  if (static_cast<double>(waited) < limit_s * 1e9) return;
+  Status s = opt_.client->send(coord::FastExit{
+      fast_->version, "waited " + std::to_string(waited / 1'000'000) +
+                          " ms in an agreement for the other ranks"});
+  if (!s.is_ok() && lost_reason_.empty()) lost_reason_ = s.message();
+  fast_->exit_sent = true;
+}
+
+}  // namespace quorum
