@@ -32,7 +32,7 @@ bool CoordinatorService::may_schedule(const std::vector<ScheduleEntry>& entries)
   return true;
 }
 
-void CoordinatorService::maybe_issue_schedule(std::vector<Outgoing>& out) {
+void CoordinatorService::maybe_issue_schedule(PlanBatch& batch) {
   if (!options_.fast_path || live_ || policy_.mode() != SyncMode::kSync) return;
   std::optional<std::vector<ScheduleEntry>> entries = steps_.candidate();
   if (!entries || !may_schedule(*entries)) return;
@@ -40,7 +40,7 @@ void CoordinatorService::maybe_issue_schedule(std::vector<Outgoing>& out) {
   scheduled_ids_.clear();
   for (const ScheduleEntry& e : *entries) scheduled_ids_.insert(e.ids.begin(), e.ids.end());
   fast_samples_.clear();
-  out.push_back({kAllRanks, Schedule{*live_, options_.policy.automatic, std::move(*entries)}});
+  batch.schedule = Schedule{*live_, options_.policy.automatic, std::move(*entries)};
 }
 
 void CoordinatorService::end_schedule(const std::string& reason) {

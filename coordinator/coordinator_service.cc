@@ -568,11 +568,11 @@ std::vector<Outgoing> CoordinatorService::flush(Clock::time_point now, bool forc
     plans.front().mode_reason = std::move(mode_reason_);
     mode_reason_.clear();
   }
-  PlanBatch batch{std::move(assignments_), std::move(plans), std::move(evicted_)};
+  PlanBatch batch{std::move(assignments_), std::move(plans), std::move(evicted_), std::nullopt};
   assignments_.clear();
   evicted_.clear();
+  maybe_issue_schedule(batch);
   out.push_back({kAllRanks, std::move(batch)});
-  maybe_issue_schedule(out);
   return out;
 }
 

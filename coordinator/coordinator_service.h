@@ -137,7 +137,8 @@ class CoordinatorService {
   bool settled(uint32_t id) const;
   // Fast path (coordinator_fast.cc).
   void end_schedule(const std::string& reason);  // queues FastAbort for every rank
-  void maybe_issue_schedule(std::vector<Outgoing>& out);
+  // After the batch's plans are observed: hands out the schedule with it when the step repeats.
+  void maybe_issue_schedule(PlanBatch& batch);
   bool may_schedule(const std::vector<ScheduleEntry>& entries) const;
   void acknowledge_evictions(int rank, uint64_t seen);
   std::vector<Outgoing> flush(Clock::time_point now, bool force);

@@ -46,6 +46,39 @@ TensorRequest get_request(Reader& r) {
   return t;
 }
 
+void put_schedule(Writer& w, const Schedule& x) {
+  w.u64(x.version);
+  w.u8(x.reports ? 1 : 0);
+  w.u32(static_cast<uint32_t>(x.entries.size()));
+  for (const auto& e : x.entries) {
+    w.u32(static_cast<uint32_t>(e.ids.size()));
+    for (uint32_t id : e.ids) w.u32(id);
+    w.u8(static_cast<uint8_t>(e.op));
+    w.u8(static_cast<uint8_t>(e.dtype));
+    w.u8(static_cast<uint8_t>(e.device));
+    w.u8(e.algorithm);
+  }
+}
+
+Schedule get_schedule(Reader& r) {
+  Schedule x;
+  x.version = r.u64();
+  uint8_t reports = r.u8();
+  if (r.ok() && reports > 1) r.fail("invalid reports flag");
+  x.reports = reports == 1;
+  x.entries.resize(r.count(1u << 20, 4 + 4));
+  for (auto& e : x.entries) {
+    e.ids.resize(r.count(1u << 20, 4));
+    for (auto& id : e.ids) id = r.u32();
+    e.op = get_enum<ReduceOp>(r, kNumReduceOps, "reduce op");
+    e.dtype = get_enum<DataType>(r, kNumDataTypes, "dtype");
+    e.device = get_enum<Device::Kind>(r, 2, "device kind");
+    e.algorithm = r.u8();
+    if (r.ok() && e.algorithm >= 3) r.fail("invalid algorithm " + std::to_string(e.algorithm));
+  }
+  return x;
+}
+
 void put_payload(Writer& w, const Message& m) {
   std::visit(
       Overloaded{
@@ -102,6 +135,8 @@ void put_payload(Writer& w, const Message& m) {
             }
             w.u32(static_cast<uint32_t>(x.evicted.size()));
             for (uint32_t id : x.evicted) w.u32(id);
+            w.u8(x.schedule ? 1 : 0);
+            if (x.schedule) put_schedule(w, *x.schedule);
           },
           [&](const Goodbye&) {},
           [&](const GoodbyeAck&) {},
@@ -110,19 +145,6 @@ void put_payload(Writer& w, const Message& m) {
           [&](const PeerFailed& x) {
             w.i32(x.rank);
             w.str(x.reason);
-          },
-          [&](const Schedule& x) {
-            w.u64(x.version);
-            w.u8(x.reports ? 1 : 0);
-            w.u32(static_cast<uint32_t>(x.entries.size()));
-            for (const auto& e : x.entries) {
-              w.u32(static_cast<uint32_t>(e.ids.size()));
-              for (uint32_t id : e.ids) w.u32(id);
-              w.u8(static_cast<uint8_t>(e.op));
-              w.u8(static_cast<uint8_t>(e.dtype));
-              w.u8(static_cast<uint8_t>(e.device));
-              w.u8(e.algorithm);
-            }
           },
           [&](const FastAbort& x) {
             w.u64(x.version);
@@ -212,6 +234,9 @@ Message get_payload(uint16_t type, Reader& r) {
       }
       x.evicted.resize(r.count(1u << 20, 4));
       for (auto& id : x.evicted) id = r.u32();
+      uint8_t has_schedule = r.u8();
+      if (r.ok() && has_schedule > 1) r.fail("invalid schedule flag");
+      if (has_schedule == 1) x.schedule = get_schedule(r);
       return x;
     }
     case 4: return Goodbye{};
@@ -225,36 +250,18 @@ Message get_payload(uint16_t type, Reader& r) {
       return x;
     }
     case 9: {
-      Schedule x;
-      x.version = r.u64();
-      uint8_t reports = r.u8();
-      if (r.ok() && reports > 1) r.fail("invalid reports flag");
-      x.reports = reports == 1;
-      x.entries.resize(r.count(1u << 20, 4 + 4));
-      for (auto& e : x.entries) {
-        e.ids.resize(r.count(1u << 20, 4));
-        for (auto& id : e.ids) id = r.u32();
-        e.op = get_enum<ReduceOp>(r, kNumReduceOps, "reduce op");
-        e.dtype = get_enum<DataType>(r, kNumDataTypes, "dtype");
-        e.device = get_enum<Device::Kind>(r, 2, "device kind");
-        e.algorithm = r.u8();
-        if (r.ok() && e.algorithm >= 3) r.fail("invalid algorithm " + std::to_string(e.algorithm));
-      }
-      return x;
-    }
-    case 10: {
       FastAbort x;
       x.version = r.u64();
       x.reason = r.str(4096);
       return x;
     }
-    case 11: {
+    case 10: {
       FastExit x;
       x.version = r.u64();
       x.reason = r.str(4096);
       return x;
     }
-    case 12: {
+    case 11: {
       FastReport x;
       x.version = r.u64();
       x.first = r.u64();

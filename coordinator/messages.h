@@ -104,12 +104,34 @@ struct IdAssignment {
   bool operator==(const IdAssignment&) const = default;
 };
 
+// Steady-state fast path (DESIGN.md, "The steady-state fast path"). Once the coordinator has
+// validated a step's plan sequence repeating, it hands every rank that sequence: the entries are
+// run in order, each after the ranks have agreed among themselves (a tiny allreduce) that its
+// members are ready everywhere, without rank 0 in the loop.
+struct ScheduleEntry {
+  std::vector<uint32_t> ids;  // tensors, in buffer order
+  ReduceOp op = ReduceOp::kSum;
+  DataType dtype = DataType::kF32;
+  Device::Kind device = Device::Kind::kHost;
+  uint8_t algorithm = 0;  // an ops::Algorithm
+  bool operator==(const ScheduleEntry&) const = default;
+};
+struct Schedule {
+  uint64_t version = 0;
+  bool reports = false;  // send FastReport (the auto policy needs arrival times)
+  std::vector<ScheduleEntry> entries;
+  bool operator==(const Schedule&) const = default;
+};
 struct PlanBatch {
   std::vector<IdAssignment> assignments;
   std::vector<Plan> plans;
   // Ids the coordinator no longer keeps (QUORUM_CACHE_CAPACITY): after running this batch's
   // plans a rank forgets them, and describes their names in full if they come back.
   std::vector<uint32_t> evicted;
+  // Set on the batch that ends a step the coordinator has seen repeat: the ranks take it after
+  // this batch's plans. Riding in the batch, it reaches every rank before that rank could
+  // announce anything of the next step.
+  std::optional<Schedule> schedule;
   bool operator==(const PlanBatch&) const = default;
 };
 struct Goodbye {
@@ -134,24 +156,6 @@ struct PeerFailed {
   bool operator==(const PeerFailed&) const = default;
 };
 
-// Steady-state fast path (DESIGN.md, "The steady-state fast path"). Once the coordinator has
-// validated a step's plan sequence repeating, it hands every rank that sequence: the entries are
-// run in order, each after the ranks have agreed among themselves (a tiny allreduce) that its
-// members are ready everywhere, without rank 0 in the loop.
-struct ScheduleEntry {
-  std::vector<uint32_t> ids;  // tensors, in buffer order
-  ReduceOp op = ReduceOp::kSum;
-  DataType dtype = DataType::kF32;
-  Device::Kind device = Device::Kind::kHost;
-  uint8_t algorithm = 0;  // an ops::Algorithm
-  bool operator==(const ScheduleEntry&) const = default;
-};
-struct Schedule {
-  uint64_t version = 0;
-  bool reports = false;  // send FastReport (the auto policy needs arrival times)
-  std::vector<ScheduleEntry> entries;
-  bool operator==(const Schedule&) const = default;
-};
 // Coordinator to every rank: schedule `version` ends; each rank leaves it at its next agreement.
 struct FastAbort {
   uint64_t version = 0;
@@ -180,7 +184,7 @@ struct FastReport {
 };
 
 using Message = std::variant<Hello, Welcome, Ready, PlanBatch, Goodbye, GoodbyeAck, Flush,
-                             Heartbeat, PeerFailed, Schedule, FastAbort, FastExit, FastReport>;
+                             Heartbeat, PeerFailed, FastAbort, FastExit, FastReport>;
 
 // Appends one complete frame (header + payload) for `m` to `out`.
 void encode(const Message& m, std::vector<uint8_t>& out);

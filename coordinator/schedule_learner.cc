@@ -21,18 +21,28 @@ void ScheduleLearner::observe(const Plan& plan) {
   current_.entries.push_back({plan.ids, plan.op, plan.dtype, plan.device, plan.algorithm});
 }
 
-bool ScheduleLearner::same_layout(const std::vector<ScheduleEntry>& a,
-                                  const std::vector<ScheduleEntry>& b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
-                    [](const ScheduleEntry& x, const ScheduleEntry& y) {
-                      return x.ids == y.ids && x.op == y.op && x.dtype == y.dtype &&
-                             x.device == y.device;
-                    });
+bool ScheduleLearner::same_sequence(const std::vector<ScheduleEntry>& a,
+                                    const std::vector<ScheduleEntry>& b) {
+  struct Tensor {
+    uint32_t id;
+    ReduceOp op;
+    DataType dtype;
+    Device::Kind device;
+    bool operator==(const Tensor&) const = default;
+  };
+  auto flat = [](const std::vector<ScheduleEntry>& entries) {
+    std::vector<Tensor> out;
+    for (const ScheduleEntry& e : entries) {
+      for (uint32_t id : e.ids) out.push_back({id, e.op, e.dtype, e.device});
+    }
+    return out;
+  };
+  return flat(a) == flat(b);
 }
 
 std::optional<std::vector<ScheduleEntry>> ScheduleLearner::candidate() const {
   if (!previous_ || !previous_->schedulable || !current_.schedulable ||
-      current_.entries.empty() || !same_layout(previous_->entries, current_.entries)) {
+      current_.entries.empty() || !same_sequence(previous_->entries, current_.entries)) {
     return std::nullopt;
   }
   return current_.entries;

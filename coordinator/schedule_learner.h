@@ -1,8 +1,10 @@
 // Finds the repeating step in the coordinator's plan stream, for the steady-state fast path.
 // Plans are fed in sequence order; a step ends where a plan names a tensor the step already
-// ran (training runs every gradient once per step). When the step just fed matches the one
-// before it entry for entry (same tensors in the same buckets, same op, dtype and device), it is
-// a schedule candidate. Only sync allreduce plans without counts can be scheduled: a step with
+// ran (training runs every gradient once per step). When the step just fed runs the same
+// tensors as the one before it, in the same order and with the same op, dtype and device, it is
+// a schedule candidate. The bucket boundaries may differ (on a loaded machine the cycle time can
+// split a learned bucket in one step and not in the next): the candidate takes the latest
+// step's buckets, which every rank then runs alike. Only sync allreduce plans without counts can be scheduled: a step with
 // anything else (an error, a broadcast, a bounded round, a fold) is never a candidate.
 // Algorithms may differ between the two steps (the cost model explores); the candidate carries
 // the latest step's choices. Pure logic, single-threaded.
@@ -30,7 +32,9 @@ class ScheduleLearner {
     std::unordered_set<uint32_t> ids;
     bool schedulable = true;
   };
-  static bool same_layout(const std::vector<ScheduleEntry>& a, const std::vector<ScheduleEntry>& b);
+  // The same tensors in the same order with the same op, dtype and device, however bucketed.
+  static bool same_sequence(const std::vector<ScheduleEntry>& a,
+                            const std::vector<ScheduleEntry>& b);
 
   std::optional<Step> previous_;
   Step current_;

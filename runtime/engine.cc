@@ -148,8 +148,6 @@ void Engine::run() {
       inbox_.pop_front();
       if (auto* batch = std::get_if<coord::PlanBatch>(&r.message)) {
         handle_batch(*batch, r.at_ns);
-      } else if (auto* schedule = std::get_if<coord::Schedule>(&r.message)) {
-        on_schedule(*schedule);
       } else if (auto* abort = std::get_if<coord::FastAbort>(&r.message)) {
         on_fast_abort(*abort);
       } else if (std::holds_alternative<coord::GoodbyeAck>(r.message)) {
@@ -313,6 +311,7 @@ void Engine::handle_batch(coord::PlanBatch& batch, int64_t received_ns) {
   if (!batch.evicted.empty()) gate_.forget_groups();  // an evicted id may come back as another
   evictions_seen_ += batch.evicted.size();
   tl_ = nullptr;
+  if (batch.schedule && lost_reason_.empty()) on_schedule(*batch.schedule);
 }
 
 void Engine::forget_id(uint32_t id) {

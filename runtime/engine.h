@@ -206,6 +206,7 @@ class Engine {
     bool exit_sent = false;    // FastExit sent to the coordinator
     int64_t out_of_order_since = 0;  // a later entry's member came first (0 = not now)
     uint64_t steps = 0;        // agreements that ran entry 0 (fast steps)
+    uint64_t agreements = 0;   // agreements joined: the same count on every rank
     uint64_t reported = 0;     // fast steps whose samples went to the coordinator
     std::vector<coord::FastSample> samples;
   };

@@ -25,7 +25,10 @@ void Engine::on_schedule(const coord::Schedule& schedule) {
   f.reports = schedule.reports;
   std::string refuse;
   if (!pending_.empty() || !deferred_.empty()) {
-    refuse = "it had announced requests the coordinator had not yet seen";
+    const std::string& first = pending_.empty() ? deferred_.front().desc.name
+                                                : pending_.begin()->first;
+    refuse = "it had announced " + std::to_string(pending_.size() + deferred_.size()) +
+             " requests the coordinator had not yet planned (tensor '" + first + "'...)";
   } else if (mode_ != coord::SyncMode::kSync) {
     refuse = "it is not in sync mode";
   }
@@ -152,8 +155,11 @@ void Engine::run_fast() {
       if (broken_.empty()) broken_ = "fast path agreement failed: " + s.message();
       break;
     }
+    // `round` numbers the agreement alike on every rank, so a reader of all the ranks' timelines
+    // can tell who came last to it (the rank that waited least).
     trace(Lane::kNegotiation, "agree", "agree", entered, agreed,
           {{"schedule", static_cast<int64_t>(f.version)},
+           {"round", static_cast<int64_t>(f.agreements++)},
            {"entries", vote[0]},
            {"cursor", static_cast<int64_t>(f.cursor)}});
     if (vote[1] == 0 || vote[0] <= 0) {

@@ -176,6 +176,61 @@ TEST(Summary, ThreeRankFixture) {
   EXPECT_NE(s.warnings[1].find("0.150 ms after the last step mark"), std::string::npos);
 }
 
+// Fast-path agreements: the ranks' `agree` events of one (schedule, round) are matched across
+// files; the rank that waited least came last, and the others' wait in it is straggler wait for
+// it. Rank 0 step [0,200): blocked [0,100); agree [10,90) -> straggler 80 (rank 1), other 20.
+// Rank 1: blocked [80,100); its agree [80,90) is the shortest, so it came last itself: 10 of
+// negotiation, other 10. Without the other rank's file the same wait is negotiation.
+TEST(Breakdown, FastPathAgreementsNameWhoCameLast) {
+  auto event = [](const char* cat, double ts, double dur) {
+    Event e;
+    e.ph = 'X';
+    e.cat = cat;
+    e.name = cat;
+    e.has_ts = true;
+    e.ts = ts;
+    e.dur = dur;
+    return e;
+  };
+  auto agree = [&](double ts, double dur) {
+    Event e = event("agree", ts, dur);
+    e.schedule = 1;
+    e.round = 0;
+    return e;
+  };
+  Event mark;
+  mark.ph = 'i';
+  mark.cat = "step";
+  mark.name = "step";
+  mark.has_ts = true;
+  mark.ts = 200;
+  mark.step = 1;
+  Event start = event("queue", 0, 0);  // opens the step at 0 without covering anything
+  std::vector<TraceFile> traces(2);
+  for (int r = 0; r < 2; ++r) {
+    traces[r].header.rank = r;
+    traces[r].header.size = 2;
+  }
+  traces[0].events = {start, event("wait", 0, 100), agree(10, 80), mark};
+  traces[1].events = {start, event("wait", 80, 20), agree(80, 10), mark};
+  const AgreementLast last = last_at_agreements(traces);
+  ASSERT_EQ(last.size(), 1u);
+  EXPECT_EQ(last.at({1, 0}), 1);
+  RankTimeline r0 = analyze_rank(traces[0], last);
+  RankTimeline r1 = analyze_rank(traces[1], last);
+  ASSERT_EQ(r0.steps.size(), 1u);
+  ASSERT_EQ(r1.steps.size(), 1u);
+  expect_breakdown(r0.steps[0].time, B(200, 100, 100, 0, 80, 0, 0, 20), "rank 0");
+  expect_breakdown(r1.steps[0].time, B(200, 180, 20, 0, 0, 10, 0, 10), "rank 1");
+  ASSERT_EQ(r0.steps[0].stragglers.size(), 1u);
+  EXPECT_EQ(r0.steps[0].stragglers[0].rank, 1);
+  EXPECT_EQ(r0.steps[0].stragglers[0].blocked_us, 80);
+  // Rank 1's file alone: nobody to compare with, so no agreement is judged.
+  EXPECT_TRUE(last_at_agreements({traces[1]}).empty());
+  expect_breakdown(analyze_rank(traces[0]).steps[0].time, B(200, 100, 100, 0, 0, 80, 0, 20),
+                   "rank 0 alone");
+}
+
 TEST(Summary, PartialRunWarnsAboutMissingRanks) {
   std::vector<TraceFile> traces;
   ASSERT_TRUE(load_run({testing::fixture("three/run.rank1.json")}, &traces).is_ok());

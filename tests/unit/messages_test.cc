@@ -100,7 +100,11 @@ std::vector<std::vector<uint8_t>> valid_frames() {
           encode(Goodbye{}),
           encode(GoodbyeAck{}),
           encode(Flush{}),
-          encode(sample_schedule()),
+          encode([] {
+            PlanBatch b = sample_batch();
+            b.schedule = sample_schedule();
+            return b;
+          }()),
           encode(FastAbort{7, "rank 1: tensor 'x' is not in the schedule"}),
           encode(FastExit{7, "quorum is shutting down"}),
           encode(FastReport{7, 16, {{1000, 20}, {-5, 0}}})};
@@ -188,8 +192,11 @@ TEST(MessagesRoundTrip, EmptyMessagesAndAppendingEncode) {
 }
 
 TEST(MessagesRoundTrip, FastPathMessages) {
-  EXPECT_EQ(round_trip(sample_schedule()), sample_schedule());
-  EXPECT_EQ(round_trip(Schedule{}), Schedule{});
+  PlanBatch with = sample_batch();
+  with.schedule = sample_schedule();
+  EXPECT_EQ(round_trip(with), with);
+  with.schedule = Schedule{};
+  EXPECT_EQ(round_trip(with), with);
   FastAbort a = round_trip(FastAbort{1ull << 40, "the sync policy switched to bounded"});
   EXPECT_EQ(a.version, 1ull << 40);
   EXPECT_EQ(a.reason, "the sync policy switched to bounded");
@@ -199,7 +206,9 @@ TEST(MessagesRoundTrip, FastPathMessages) {
 }
 
 TEST(MessagesReject, ScheduleWithBadEnumsOrAlgorithm) {
-  std::vector<uint8_t> good = encode(sample_schedule());
+  PlanBatch batch;  // the schedule is the batch's last field
+  batch.schedule = sample_schedule();
+  std::vector<uint8_t> good = encode(batch);
   EXPECT_TRUE(decode(good).is_ok());
   // The last entry's four trailing bytes are op, dtype, device, algorithm.
   const size_t op = good.size() - 4;
@@ -209,9 +218,13 @@ TEST(MessagesReject, ScheduleWithBadEnumsOrAlgorithm) {
     bad[offset] = value;
     EXPECT_FALSE(decode(bad).is_ok()) << "byte " << offset << " = " << int(value);
   }
-  std::vector<uint8_t> flag = good;
-  flag[kFrameHeaderBytes + 8] = 2;  // the reports flag follows the version
-  EXPECT_FALSE(decode(flag).is_ok());
+  // An empty batch: three zero counts, then the schedule flag, the version, the reports flag.
+  const size_t has_schedule = kFrameHeaderBytes + 12;
+  for (size_t offset : {has_schedule, has_schedule + 1 + 8}) {
+    std::vector<uint8_t> flag = good;
+    flag[offset] = 2;
+    EXPECT_FALSE(decode(flag).is_ok()) << "flag at " << offset;
+  }
 }
 
 TEST(MessagesReject, EveryTruncatedFrameAndPayload) {
@@ -322,6 +335,7 @@ std::vector<uint8_t> plan_payload(uint8_t kind, uint8_t op, uint8_t dtype, uint8
   w.u32(message_len);
   w.raw(std::string(message_len, 'm').data(), message_len);
   w.u32(0);  // evicted
+  w.u8(0);   // no schedule
   return w.bytes();
 }
 

@@ -42,14 +42,41 @@ void add_mode_time(const std::vector<ModeSwitch>& switches, double lo, double hi
 
 }  // namespace
 
-RankTimeline analyze_rank(const TraceFile& trace) {
+AgreementLast last_at_agreements(const std::vector<TraceFile>& traces) {
+  struct Seen {
+    int64_t ranks = 0;
+    double least_us = 0;
+    int64_t rank = -1;
+  };
+  std::map<std::pair<int64_t, int64_t>, Seen> seen;
+  int64_t size = 0;
+  for (const TraceFile& t : traces) {
+    size = std::max(size, t.header.size);
+    for (const Event& e : t.events) {
+      if (e.cat != "agree" || e.ph != 'X' || e.schedule < 0 || e.round < 0) continue;
+      Seen& s = seen[{e.schedule, e.round}];
+      if (s.ranks++ == 0 || e.dur < s.least_us) {
+        s.least_us = e.dur;
+        s.rank = t.header.rank;
+      }
+    }
+  }
+  AgreementLast out;
+  for (const auto& [key, s] : seen) {
+    if (s.ranks == size) out.emplace(key, s.rank);
+  }
+  return out;
+}
+
+RankTimeline analyze_rank(const TraceFile& trace, const AgreementLast& agreements) {
   const int64_t self = trace.header.rank;
   RankTimeline out;
   out.rank = self;
 
   std::vector<Interval> waits, collective, straggler, negotiation, queue;
   std::map<int64_t, std::vector<Interval>> straggler_by_rank;
-  std::vector<const Event*> straggler_events, marks;
+  std::vector<std::pair<const Event*, int64_t>> straggler_events;  // (wait, the rank waited for)
+  std::vector<const Event*> marks;
   std::vector<ModeSwitch> switches;
   double first = std::numeric_limits<double>::infinity();
   double last = -first;
@@ -64,18 +91,21 @@ RankTimeline analyze_rank(const TraceFile& trace) {
       continue;
     }
     const Interval span{e.ts, e.end()};
-    if (e.cat == "wait") {
+    int64_t waited_for = e.cat == "negotiate" ? e.last_rank : -1;
+    if (e.cat == "agree") {
+      auto it = agreements.find({e.schedule, e.round});
+      if (it != agreements.end()) waited_for = it->second;
+    }
+    if ((e.cat == "negotiate" || e.cat == "agree") && waited_for >= 0 && waited_for != self) {
+      straggler.push_back(span);
+      straggler_by_rank[waited_for].push_back(span);
+      straggler_events.push_back({&e, waited_for});
+    } else if (e.cat == "negotiate" || e.cat == "agree") {
+      negotiation.push_back(span);
+    } else if (e.cat == "wait") {
       waits.push_back(span);
     } else if (e.cat == "pack" || e.cat == "collective" || e.cat == "unpack") {
       collective.push_back(span);
-    } else if (e.cat == "negotiate") {
-      if (e.last_rank >= 0 && e.last_rank != self) {
-        straggler.push_back(span);
-        straggler_by_rank[e.last_rank].push_back(span);
-        straggler_events.push_back(&e);
-      } else {
-        negotiation.push_back(span);
-      }
     } else if (e.cat == "queue") {
       queue.push_back(span);
     }
@@ -108,15 +138,15 @@ RankTimeline analyze_rank(const TraceFile& trace) {
   // long run costs O(waits log steps), not O(waits x steps).
   std::vector<std::map<int64_t, StragglerWait>> waited(marks.size());
   auto window_begin = [&](size_t k) { return k == 0 ? first : marks[k - 1]->ts; };
-  for (const Event* e : straggler_events) {
+  for (const auto& [e, waited_for] : straggler_events) {
     auto k =
         static_cast<size_t>(std::upper_bound(marks.begin(), marks.end(), e->ts,
                                              [](double t, const Event* m) { return t < m->ts; }) -
                             marks.begin());
     for (; k < marks.size() && window_begin(k) <= e->end(); ++k) {
       if (!overlaps(*e, window_begin(k), marks[k]->ts)) continue;
-      StragglerWait& w = waited[k][e->last_rank];
-      w.rank = e->last_rank;
+      StragglerWait& w = waited[k][waited_for];
+      w.rank = waited_for;
       ++w.events;
     }
   }

@@ -47,7 +47,8 @@ inline constexpr std::array<BreakdownField, 8> kBreakdownFields = {{
 // The six parts of a step, bottom to top in plots: compute and the five kinds of blocked time.
 inline constexpr std::array<size_t, 6> kStepParts = {1, 3, 4, 5, 6, 7};
 
-// Another rank this one waited for in a step (a negotiate event naming it as last_rank).
+// Another rank this one waited for in a step (a negotiate event naming it as last_rank, or an
+// agreement it came to last).
 struct StragglerWait {
   int64_t rank = -1;
   int64_t events = 0;     // negotiate events overlapping the step that name it
@@ -78,6 +79,15 @@ struct RankTimeline {
 // Before a rank's first `mode` event its mode is unknown; that time is reported under this name.
 inline constexpr const char* kInitialMode = "initial";
 
-RankTimeline analyze_rank(const TraceFile& trace);
+// Who came last to each fast-path agreement (an `agree` event): (schedule, round) -> the rank
+// that waited least in it, the others having waited for it. Only agreements found in every
+// rank's file are judged.
+using AgreementLast = std::map<std::pair<int64_t, int64_t>, int64_t>;
+AgreementLast last_at_agreements(const std::vector<TraceFile>& traces);
+
+// `agreements` (from last_at_agreements over all the run's files) turns a rank's wait in an
+// agreement into straggler wait for the rank that came last; without it that wait counts as
+// negotiation.
+RankTimeline analyze_rank(const TraceFile& trace, const AgreementLast& agreements = {});
 
 }  // namespace quorum::trace

@@ -58,10 +58,11 @@ Summary summarize(const std::vector<TraceFile>& traces) {
   s.size = traces.front().header.size;
 
   std::map<int64_t, StepSummary> by_step;
+  const AgreementLast agreements = last_at_agreements(traces);
   for (const TraceFile& t : traces) {
     s.ranks.push_back(t.header.rank);
     s.files.push_back(t.path);
-    RankTimeline tl = analyze_rank(t);
+    RankTimeline tl = analyze_rank(t, agreements);
     add_warnings(t, tl, &s.warnings);
 
     RankTotals totals;

@@ -78,6 +78,8 @@ std::string read_args(const json& args, Event* e) {
   TRACE_READ(read_int(args, "step", false, &e->step));
   TRACE_READ(read_string(args, "algorithm", false, &e->algorithm));
   TRACE_READ(read_int(args, "dropped", false, &e->dropped));
+  TRACE_READ(read_int(args, "schedule", false, &e->schedule));
+  TRACE_READ(read_int(args, "round", false, &e->round));
   // `reason` is free text in mode and timeline_dropped events; anything else is not ours.
   if (auto it = args.find("reason"); it != args.end() && it->is_string())
     e->reason = it->get<std::string>();

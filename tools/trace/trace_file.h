@@ -40,6 +40,8 @@ struct Event {
   std::string algorithm;             // args.algorithm
   std::string reason;                // args.reason (mode, timeline_dropped)
   int64_t dropped = -1;              // args.dropped (timeline_dropped)
+  int64_t schedule = -1;             // args.schedule (agree)
+  int64_t round = -1;                // args.round (agree)
 
   double end() const { return ts + dur; }
   bool timed() const { return has_ts && (ph == 'X' || ph == 'i' || ph == 'I'); }
