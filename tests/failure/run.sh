@@ -11,6 +11,7 @@
 set -uo pipefail
 mpiexec=$1 victim=$2
 export QUORUM_FAILURE_TIMEOUT_SEC=2
+export QUORUM_FAST_PATH=${QUORUM_FAST_PATH:-1}   # the victim dies on the fast path
 bound=12   # seconds: 2 s timeout + 1 s coordinator tick + slack for a loaded 2-core machine
 attempts=3
 
