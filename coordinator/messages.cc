@@ -79,6 +79,21 @@ Schedule get_schedule(Reader& r) {
   return x;
 }
 
+// FastAbort and FastExit: a schedule version and why.
+template <typename T>
+void put_versioned(Writer& w, const T& x) {
+  w.u64(x.version);
+  w.str(x.reason);
+}
+
+template <typename T>
+T get_versioned(Reader& r) {
+  T x;
+  x.version = r.u64();
+  x.reason = r.str(4096);
+  return x;
+}
+
 void put_payload(Writer& w, const Message& m) {
   std::visit(
       Overloaded{
@@ -146,14 +161,8 @@ void put_payload(Writer& w, const Message& m) {
             w.i32(x.rank);
             w.str(x.reason);
           },
-          [&](const FastAbort& x) {
-            w.u64(x.version);
-            w.str(x.reason);
-          },
-          [&](const FastExit& x) {
-            w.u64(x.version);
-            w.str(x.reason);
-          },
+          [&](const FastAbort& x) { put_versioned(w, x); },
+          [&](const FastExit& x) { put_versioned(w, x); },
           [&](const FastReport& x) {
             w.u64(x.version);
             w.u64(x.first);
@@ -249,18 +258,8 @@ Message get_payload(uint16_t type, Reader& r) {
       x.reason = r.str(4096);
       return x;
     }
-    case 9: {
-      FastAbort x;
-      x.version = r.u64();
-      x.reason = r.str(4096);
-      return x;
-    }
-    case 10: {
-      FastExit x;
-      x.version = r.u64();
-      x.reason = r.str(4096);
-      return x;
-    }
+    case 9: return get_versioned<FastAbort>(r);
+    case 10: return get_versioned<FastExit>(r);
     case 11: {
       FastReport x;
       x.version = r.u64();

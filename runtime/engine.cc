@@ -41,7 +41,7 @@ Engine::Engine(Options options)
     : opt_(std::move(options)),
       queue_([this] { wake(); }, static_cast<size_t>(opt_.config.fusion_max_tensor)),
       wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
-      gate_(static_cast<int64_t>(opt_.config.cycle_time_ms * 1e6)) {
+      gate_(cycle_ns()) {
   opt_.host_backend->set_progress_hook([this] { pump(); });
 }
 
@@ -119,7 +119,7 @@ void Engine::run() {
     int timeout_ms = 500;
     std::optional<int64_t> due = gate_.deadline_ns();
     if (fast_ && fast_->out_of_order_since > 0) {
-      due = fast_->out_of_order_since + static_cast<int64_t>(opt_.config.cycle_time_ms * 1e6);
+      due = fast_->out_of_order_since + cycle_ns();
     }
     if (due) {
       const int64_t left = *due - Timeline::now_ns();
@@ -295,9 +295,7 @@ void Engine::handle_batch(coord::PlanBatch& batch, int64_t received_ns) {
       break;
     }
     ++next_seq_;
-    if (fast_ && (plan.kind == coord::PlanKind::kAllreduce ||
-                  plan.kind == coord::PlanKind::kBroadcast ||
-                  plan.kind == coord::PlanKind::kAllgather || plan.kind == coord::PlanKind::kFold)) {
+    if (fast_ && plan.kind != coord::PlanKind::kError && plan.kind != coord::PlanKind::kFlushDone) {
       // A rank on a schedule has announced nothing the coordinator could plan, and one that
       // refused it agrees on that before reading on: a collective here would break the order.
       QLOG(kError, kEngine) << "plan " << plan.seq << " arrived while on schedule "

@@ -230,6 +230,8 @@ class Engine {
   void watch_fast_agreement();
   // Ready entries for the coordinator path: ids for names it knows, full descriptions otherwise.
   void announce(std::vector<PendingRequest> fresh);
+  // QUORUM_CYCLE_TIME_MS in ns: the readiness gate's hold and the fast path's order grace.
+  int64_t cycle_ns() const { return static_cast<int64_t>(opt_.config.cycle_time_ms * 1e6); }
   std::optional<FastPath> fast_;
   int64_t agreement_since_ns_ = 0;  // in an agreement since (0 = not)
   bool executing_fast_ = false;     // the plan being executed came from the schedule

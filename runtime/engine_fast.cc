@@ -128,12 +128,11 @@ size_t Engine::fast_ready_entries(size_t* members) const {
 void Engine::run_fast() {
   std::shared_ptr<Timeline> timeline = opt_.timeline ? opt_.timeline->load() : nullptr;
   tl_ = timeline.get();
-  const int64_t grace_ns = static_cast<int64_t>(opt_.config.cycle_time_ms * 1e6);
   while (fast_) {
     FastPath& f = *fast_;
     size_t ready = f.leave.empty() ? fast_ready_entries(nullptr) : 0;
     if (f.leave.empty() && ready == 0) {
-      if (f.out_of_order_since == 0 || Timeline::now_ns() - f.out_of_order_since < grace_ns) break;
+      if (f.out_of_order_since == 0 || Timeline::now_ns() - f.out_of_order_since < cycle_ns()) break;
       leave_fast("the tensor order changed: a later bucket's tensor came before the rest of "
                  "bucket " + std::to_string(f.cursor) + " of the schedule");
     }

@@ -40,6 +40,14 @@ void add_mode_time(const std::vector<ModeSwitch>& switches, double lo, double hi
   if (hi > cur) (*out)[mode] += hi - cur;
 }
 
+// The rank a negotiate or agree event waited for (-1: unknown). A negotiate event names it; an
+// agreement's is found across the ranks' files.
+int64_t waited_for_rank(const Event& e, const AgreementLast& agreements) {
+  if (e.cat != "agree") return e.last_rank;
+  auto it = agreements.find({e.schedule, e.round});
+  return it == agreements.end() ? -1 : it->second;
+}
+
 }  // namespace
 
 AgreementLast last_at_agreements(const std::vector<TraceFile>& traces) {
@@ -91,17 +99,15 @@ RankTimeline analyze_rank(const TraceFile& trace, const AgreementLast& agreement
       continue;
     }
     const Interval span{e.ts, e.end()};
-    int64_t waited_for = e.cat == "negotiate" ? e.last_rank : -1;
-    if (e.cat == "agree") {
-      auto it = agreements.find({e.schedule, e.round});
-      if (it != agreements.end()) waited_for = it->second;
-    }
-    if ((e.cat == "negotiate" || e.cat == "agree") && waited_for >= 0 && waited_for != self) {
-      straggler.push_back(span);
-      straggler_by_rank[waited_for].push_back(span);
-      straggler_events.push_back({&e, waited_for});
-    } else if (e.cat == "negotiate" || e.cat == "agree") {
-      negotiation.push_back(span);
+    if (e.cat == "negotiate" || e.cat == "agree") {
+      const int64_t waited_for = waited_for_rank(e, agreements);
+      if (waited_for >= 0 && waited_for != self) {
+        straggler.push_back(span);
+        straggler_by_rank[waited_for].push_back(span);
+        straggler_events.push_back({&e, waited_for});
+      } else {
+        negotiation.push_back(span);
+      }
     } else if (e.cat == "wait") {
       waits.push_back(span);
     } else if (e.cat == "pack" || e.cat == "collective" || e.cat == "unpack") {
