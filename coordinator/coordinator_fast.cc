@@ -34,13 +34,13 @@ bool CoordinatorService::may_schedule(const std::vector<ScheduleEntry>& entries)
 
 void CoordinatorService::maybe_issue_schedule(PlanBatch& batch) {
   if (!options_.fast_path || live_ || policy_.mode() != SyncMode::kSync) return;
-  std::optional<std::vector<ScheduleEntry>> entries = steps_.candidate();
-  if (!entries || !may_schedule(*entries)) return;
+  const std::optional<ScheduleLearner::Candidate>& step = steps_.candidate();
+  if (!step || !may_schedule(step->entries)) return;
   live_ = ++schedule_version_;
   scheduled_ids_.clear();
-  for (const ScheduleEntry& e : *entries) scheduled_ids_.insert(e.ids.begin(), e.ids.end());
+  for (const ScheduleEntry& e : step->entries) scheduled_ids_.insert(e.ids.begin(), e.ids.end());
   fast_samples_.clear();
-  batch.schedule = Schedule{*live_, options_.policy.automatic, std::move(*entries)};
+  batch.schedule = Schedule{*live_, options_.policy.automatic, step->entries, step->next};
 }
 
 void CoordinatorService::end_schedule(const std::string& reason) {

@@ -58,6 +58,7 @@ void put_schedule(Writer& w, const Schedule& x) {
     w.u8(static_cast<uint8_t>(e.device));
     w.u8(e.algorithm);
   }
+  w.u32(x.start);
 }
 
 Schedule get_schedule(Reader& r) {
@@ -75,6 +76,11 @@ Schedule get_schedule(Reader& r) {
     e.device = get_enum<Device::Kind>(r, 2, "device kind");
     e.algorithm = r.u8();
     if (r.ok() && e.algorithm >= 3) r.fail("invalid algorithm " + std::to_string(e.algorithm));
+  }
+  x.start = r.u32();
+  if (r.ok() && x.start > 0 && x.start >= x.entries.size()) {
+    r.fail("schedule start " + std::to_string(x.start) + " past its " +
+           std::to_string(x.entries.size()) + " entries");
   }
   return x;
 }

@@ -16,7 +16,7 @@
 namespace quorum::coord {
 
 inline constexpr uint32_t kFrameMagic = 0x314d5251;  // "QRM1" little-endian
-inline constexpr uint16_t kWireVersion = 3;
+inline constexpr uint16_t kWireVersion = 4;
 inline constexpr size_t kFrameHeaderBytes = 12;
 inline constexpr uint32_t kMaxFramePayload = 16u << 20;  // 16 MiB
 inline constexpr size_t kMaxNameBytes = 4096;
@@ -120,6 +120,9 @@ struct Schedule {
   uint64_t version = 0;
   bool reports = false;  // send FastReport (the auto policy needs arrival times)
   std::vector<ScheduleEntry> entries;
+  // The entry due next: the coordinator may hand a schedule out between any two of its entries
+  // (after a fallback mid-step, the step it learned starts where the fallback left it).
+  uint32_t start = 0;
   bool operator==(const Schedule&) const = default;
 };
 struct PlanBatch {

@@ -56,6 +56,7 @@ void Engine::on_schedule(const coord::Schedule& schedule) {
     f.entries.push_back(std::move(p));
   }
   if (f.entries.empty() && refuse.empty()) refuse = "the schedule is empty";
+  f.cursor = schedule.start < f.entries.size() ? schedule.start : 0;
   if (!refuse.empty()) f.leave = "refused schedule " + std::to_string(f.version) + ": " + refuse;
   if (refuse.empty()) schedules_.fetch_add(1, std::memory_order_relaxed);
   QLOG(kDebug, kEngine) << "schedule " << f.version << " of " << f.entries.size() << " entries"
@@ -201,14 +202,17 @@ void Engine::fall_back() {
   fast_fallbacks_.fetch_add(1, std::memory_order_relaxed);
   QLOG(kDebug, kEngine) << "left schedule " << f.version << " after " << f.steps << " fast steps"
                         << (f.leave.empty() ? "" : ": " + f.leave);
-  // In the order of the schedule, so the coordinator sees them as a framework would send them.
+  // In the order of the schedule from the cursor, so the coordinator sees them as a framework
+  // would send them.
   std::vector<PendingRequest> held;
   for (auto& [name, r] : f.held) held.push_back(std::move(r));
+  auto turn = [&](const PendingRequest& r) {
+    auto i = f.entry_of.find(r.desc.name);
+    if (i == f.entry_of.end()) return SIZE_MAX;
+    return (i->second + f.entries.size() - f.cursor) % f.entries.size();
+  };
   std::sort(held.begin(), held.end(), [&](const PendingRequest& a, const PendingRequest& b) {
-    auto ia = f.entry_of.find(a.desc.name), ib = f.entry_of.find(b.desc.name);
-    size_t ka = ia == f.entry_of.end() ? SIZE_MAX : ia->second;
-    size_t kb = ib == f.entry_of.end() ? SIZE_MAX : ib->second;
-    return ka < kb;
+    return turn(a) < turn(b);
   });
   queue_.wake_after(0);
   if (!stop_requested_) {

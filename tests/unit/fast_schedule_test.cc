@@ -34,11 +34,41 @@ TEST(ScheduleLearner, TwoMatchingStepsMakeACandidate) {
   feed(l, step);
   auto c = l.candidate();
   ASSERT_TRUE(c);
-  ASSERT_EQ(c->size(), 2u);
-  EXPECT_EQ((*c)[0].ids, (std::vector<uint32_t>{0, 1}));
-  EXPECT_EQ((*c)[1].ids, (std::vector<uint32_t>{2}));
+  ASSERT_EQ(c->entries.size(), 2u);
+  EXPECT_EQ(c->entries[0].ids, (std::vector<uint32_t>{0, 1}));
+  EXPECT_EQ(c->entries[1].ids, (std::vector<uint32_t>{2}));
+  EXPECT_EQ(c->next, 0u);
   l.observe(allreduce({0, 1}));
-  EXPECT_FALSE(l.candidate()) << "the third step is not complete yet";
+  ASSERT_TRUE(l.candidate()) << "the third step follows it";
+  EXPECT_EQ(l.candidate()->next, 1u);
+  l.observe(allreduce({2}));
+  ASSERT_TRUE(l.candidate());
+  EXPECT_EQ(l.candidate()->next, 0u);
+}
+
+// Learning began in the middle of the framework's step (after a fallback there): the learned
+// cycle starts at that bucket, and it is due at the framework's step boundary with the right
+// entry next.
+TEST(ScheduleLearner, ACycleLearnedMidStepSaysWhichEntryIsDue) {
+  ScheduleLearner l;
+  feed(l, {allreduce({2}), allreduce({3}), allreduce({0}), allreduce({1})});
+  feed(l, {allreduce({2}), allreduce({3}), allreduce({0}), allreduce({1})});
+  feed(l, {allreduce({2}), allreduce({3})});  // the framework's step ends here
+  ASSERT_TRUE(l.candidate());
+  EXPECT_EQ(l.candidate()->entries[l.candidate()->next].ids, (std::vector<uint32_t>{0}));
+}
+
+TEST(ScheduleLearner, AnotherBucketingOrAPlanOutOfTurnDropsTheCandidate) {
+  ScheduleLearner l;
+  feed(l, {allreduce({0, 1}), allreduce({2})});
+  feed(l, {allreduce({0, 1}), allreduce({2})});
+  ASSERT_TRUE(l.candidate());
+  l.observe(allreduce({0}));
+  EXPECT_FALSE(l.candidate()) << "tensor 0 alone is not the bucket due";
+  l.observe(allreduce({1, 2}));
+  EXPECT_TRUE(l.candidate()) << "the step repeated with the new buckets";
+  l.observe(allreduce({1, 2}));
+  EXPECT_FALSE(l.candidate()) << "out of turn";
 }
 
 TEST(ScheduleLearner, OtherBucketsSameSequenceTakeTheLatest) {
@@ -47,9 +77,9 @@ TEST(ScheduleLearner, OtherBucketsSameSequenceTakeTheLatest) {
   feed(l, {allreduce({0}), allreduce({1, 2})});
   auto c = l.candidate();
   ASSERT_TRUE(c);
-  ASSERT_EQ(c->size(), 2u);
-  EXPECT_EQ((*c)[0].ids, (std::vector<uint32_t>{0}));
-  EXPECT_EQ((*c)[1].ids, (std::vector<uint32_t>{1, 2}));
+  ASSERT_EQ(c->entries.size(), 2u);
+  EXPECT_EQ(c->entries[0].ids, (std::vector<uint32_t>{0}));
+  EXPECT_EQ(c->entries[1].ids, (std::vector<uint32_t>{1, 2}));
 }
 
 TEST(ScheduleLearner, ADifferentOrderOrDescriptionIsNoCandidate) {
@@ -67,8 +97,8 @@ TEST(ScheduleLearner, ADifferentOrderOrDescriptionIsNoCandidate) {
   EXPECT_FALSE(l.candidate()) << "another dtype";
   feed(l, {other_dtype, allreduce({2})});
   EXPECT_TRUE(l.candidate());
-  feed(l, {other_dtype});  // the next step so far: one tensor fewer than the last
-  EXPECT_FALSE(l.candidate()) << "a step without tensor 2";
+  l.observe(allreduce({2}));  // tensor 2 before tensors 0 and 1
+  EXPECT_FALSE(l.candidate()) << "a plan out of turn";
 }
 
 TEST(ScheduleLearner, AlgorithmsMayDifferAndTheLatestAreCarried) {
@@ -77,7 +107,9 @@ TEST(ScheduleLearner, AlgorithmsMayDifferAndTheLatestAreCarried) {
   feed(l, {allreduce({0}, 2)});
   auto c = l.candidate();
   ASSERT_TRUE(c);
-  EXPECT_EQ((*c)[0].algorithm, 2);
+  EXPECT_EQ(c->entries[0].algorithm, 2);
+  l.observe(allreduce({0}, 0));
+  EXPECT_EQ(l.candidate()->entries[0].algorithm, 0) << "followed with the latest choice";
 }
 
 TEST(ScheduleLearner, AnythingButPlainSyncAllreducesSpoilsTheStep) {
@@ -188,6 +220,28 @@ TEST(CoordinatorFastPath, ScheduleHandedOutOnceTheStepRepeats) {
   EXPECT_EQ(schedules[0].entries[0].ids, (std::vector<uint32_t>{0, 1}));
   EXPECT_EQ(schedules[0].entries[0].op, ReduceOp::kAverage);
   EXPECT_EQ(svc.live_schedule(), std::optional<uint64_t>(1));
+}
+
+// The step repeats, but rank 0 has already announced the next step's first tensor when the last
+// plan goes out: nothing is handed out then. Once that round is planned the coordinator is
+// quiescent again, between two entries, and the schedule says which entry is due next.
+TEST(CoordinatorFastPath, HandedOutBetweenEntriesWithTheEntryDueNext) {
+  CoordinatorService svc(fast_options(2));
+  for (const std::string& n : {"a", "b", "c"}) {
+    for (int r = 0; r < 2; ++r) svc.on_ready(r, describe({n}), kT0);
+  }
+  for (uint32_t id : {0u, 1u}) {
+    for (int r = 0; r < 2; ++r) svc.on_ready(r, ids({id}), kT0);
+  }
+  svc.on_ready(0, ids({2}), kT0);
+  svc.on_ready(0, ids({0}), kT0);  // early
+  EXPECT_TRUE(schedules_in(svc.on_ready(1, ids({2}), kT0)).empty());
+  EXPECT_FALSE(svc.live_schedule());
+  auto schedules = schedules_in(svc.on_ready(1, ids({0}), kT0));
+  ASSERT_EQ(schedules.size(), 1u);
+  ASSERT_EQ(schedules[0].entries.size(), 3u);
+  EXPECT_EQ(schedules[0].entries[0].ids, (std::vector<uint32_t>{0}));
+  EXPECT_EQ(schedules[0].start, 1u) << "tensor b is due next";
 }
 
 TEST(CoordinatorFastPath, ReadinessFromAnyRankEndsTheSchedule) {

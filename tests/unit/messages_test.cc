@@ -86,6 +86,7 @@ Schedule sample_schedule() {
   s.reports = true;
   s.entries.push_back({{0, 3, 9}, ReduceOp::kAverage, DataType::kBF16, Device::Kind::kCuda, 2});
   s.entries.push_back({{1}, ReduceOp::kSum, DataType::kF64, Device::Kind::kHost, 0});
+  s.start = 1;
   return s;
 }
 
@@ -210,14 +211,20 @@ TEST(MessagesReject, ScheduleWithBadEnumsOrAlgorithm) {
   batch.schedule = sample_schedule();
   std::vector<uint8_t> good = encode(batch);
   EXPECT_TRUE(decode(good).is_ok());
-  // The last entry's four trailing bytes are op, dtype, device, algorithm.
-  const size_t op = good.size() - 4;
+  // The last entry's four trailing bytes are op, dtype, device, algorithm; then the start.
+  const size_t op = good.size() - 4 - 4;
   for (auto [offset, value] : std::vector<std::pair<size_t, uint8_t>>{
            {op, 5}, {op + 1, 7}, {op + 2, 2}, {op + 3, 3}}) {
     std::vector<uint8_t> bad = good;
     bad[offset] = value;
     EXPECT_FALSE(decode(bad).is_ok()) << "byte " << offset << " = " << int(value);
   }
+  std::vector<uint8_t> past = good;  // start 2 of 2 entries
+  past[good.size() - 4] = 2;
+  Status s = decode(past);
+  EXPECT_FALSE(s.is_ok());
+  EXPECT_NE(s.message().find("schedule start 2 past its 2 entries"), std::string::npos)
+      << s.message();
   // An empty batch: three zero counts, then the schedule flag, the version, the reports flag.
   const size_t has_schedule = kFrameHeaderBytes + 12;
   for (size_t offset : {has_schedule, has_schedule + 1 + 8}) {
