@@ -157,12 +157,12 @@ constexpr KnobSpec kKnobs[] = {
      "rounds late). auto: rank 0 switches between them from observed waiting. Rank 0's value "
      "decides for the job.",
      set_sync_mode},
-    {"QUORUM_FAST_PATH", nullptr, "int", "0", "0 .. 1",
-     "1: once a step's plans have repeated, rank 0 hands every rank that schedule and the "
-     "ranks agree on readiness among themselves (one tiny allreduce per group of ready buckets) "
-     "instead of asking rank 0 each round; anything off the schedule goes back through rank 0. "
-     "0 (default until its recovery after a mid-step fallback is fixed): every round is "
-     "negotiated with rank 0. Rank 0's value decides for the job.",
+    {"QUORUM_FAST_PATH", nullptr, "int", "1", "0 .. 1",
+     "1 (default): once a step's plans have repeated, rank 0 hands every rank that schedule "
+     "and the ranks agree on readiness among themselves (one tiny allreduce per group of ready "
+     "buckets) instead of asking rank 0 each round; anything off the schedule goes back "
+     "through rank 0. 0: every round is negotiated with rank 0. Rank 0's value decides for the "
+     "job.",
      set_int<&Config::fast_path, 0, 1>},
     {"QUORUM_CACHE_CAPACITY", nullptr, "names", "4096", "16 .. 16777216",
      "Tensor names the coordinator keeps ids and descriptions for (the id fast path). Past it, "

@@ -29,7 +29,7 @@ struct Config {
   std::string algorithm = "auto";  // auto | native | ring | tree
   std::string sync_mode = "sync";  // sync | bounded | auto
   std::string compression = "none";  // none | fp16 | bf16: the device (NCCL) path's wire dtype
-  int64_t fast_path = 0;         // 1: learned steps run on the fast path (off rank 0)
+  int64_t fast_path = 1;         // 1: learned steps run on the fast path (off rank 0)
   int64_t staleness = 2;
   int64_t cache_capacity = 4096;  // names with an id at the coordinator
   int64_t quorum = 0;            // 0 = a majority of ranks
