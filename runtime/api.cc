@@ -26,7 +26,8 @@ Handle finished(const std::string& name, Status s, DoneCallback done) {
   return detail::HandleAccess::make(std::move(state));
 }
 
-Handle submit(PendingRequest r, DoneCallback done) {
+// `wake` false: the caller helps the engine at once (allreduce()).
+Handle submit(PendingRequest r, DoneCallback done, bool wake = true) {
   auto rt = current();
   if (!rt) {
     std::lock_guard lk(g_mu);
@@ -38,7 +39,7 @@ Handle submit(PendingRequest r, DoneCallback done) {
   auto state = std::make_shared<detail::HandleState>(r.desc.name, std::move(done));
   r.handle = state;
   r.enqueued = std::chrono::steady_clock::now();
-  Status s = rt->enqueue(std::move(r));
+  Status s = rt->enqueue(std::move(r), wake);
   if (!s.is_ok()) state->complete(std::move(s));
   return detail::HandleAccess::make(std::move(state));
 }
@@ -123,19 +124,36 @@ Handle enqueue_allgather(const std::string& name, const Tensor& input,
   return submit(std::move(r), std::move(done));
 }
 
-Status wait(const Handle& handle) {
+// wait(); `owe_wake`: the request went in without waking the engine thread (allreduce()).
+static Status wait_helping(const Handle& handle, bool owe_wake) {
   auto* state = detail::HandleAccess::state(handle);
   if (!state) return Status(StatusCode::kInvalidArgument, "wait() on an empty handle");
-  if (state->poll()) return state->wait();
+  if (state->poll()) return state->wait();  // done (or refused): nothing was left to wake for
   auto rt = current();
   std::shared_ptr<Timeline> tl = rt ? rt->timeline() : nullptr;
-  if (!tl) return state->wait();
   // The time a framework thread is blocked here is the communication it did not hide.
-  int64_t t0 = Timeline::now_ns();
+  int64_t t0 = tl ? Timeline::now_ns() : 0;
+  if (rt) rt->engine().help(*state, owe_wake);
+  if (!tl) return state->wait();
   Status s = state->wait();
   tl->record({'X', 'p', Lane::kWait, "wait", state->name, t0, Timeline::now_ns() - t0,
               {{"tensor", state->name}}});
   return s;
+}
+
+Status wait(const Handle& handle) { return wait_helping(handle, false); }
+
+Status allreduce(const std::string& name, const Tensor& input, const Tensor& output,
+                 ReduceOp op) {
+  if (Engine::working_here()) {
+    return Status(StatusCode::kFailedPrecondition,
+                  "tensor '" + name + "': allreduce() blocks, and a completion callback runs "
+                  "where quorum's work is done: enqueue it instead");
+  }
+  PendingRequest r = describe(name, coord::CollectiveKind::kAllreduce, input);
+  r.desc.op = op;
+  r.output = output;
+  return wait_helping(submit(std::move(r), {}, /*wake=*/false), true);
 }
 
 bool poll(const Handle& handle) {

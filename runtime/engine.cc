@@ -16,9 +16,28 @@
 #include "coordinator/cost_model.h"
 #include "ops/kernels.h"
 #include "ops/mpi_backend.h"
+#include "runtime/handle_state.h"
 #include "runtime/logging.h"
 
 namespace quorum {
+namespace {
+
+// Marks the thread doing the engine's work, so that a completion callback's wait() (on that
+// same thread) does not try to take it over.
+class WorkingHere {
+ public:
+  WorkingHere() { depth_ += 1; }
+  ~WorkingHere() { depth_ -= 1; }
+  WorkingHere(const WorkingHere&) = delete;
+  WorkingHere& operator=(const WorkingHere&) = delete;
+  static bool active() { return depth_ > 0; }
+
+ private:
+  static thread_local int depth_;
+};
+thread_local int WorkingHere::depth_ = 0;
+
+}  // namespace
 
 Engine::Engine(Options options)
     : opt_(std::move(options)),
@@ -48,15 +67,19 @@ void Engine::stop() {
 
 void Engine::pump() {
   send_readiness();
-  receive_plans();
+  // Called between tests of a collective in flight: at most every 50 us a read of the control
+  // socket (a system call each, and most find nothing).
+  receive_plans(Timeline::now_ns() - last_read_ns_ >= 50'000);
   watch_fast_agreement();
 }
 
-void Engine::receive_plans() {
+void Engine::receive_plans(bool read) {
   if (!lost_reason_.empty()) return;
   std::vector<coord::Message> got;
-  Status s = opt_.client->receive(&got);
+  Status s;
+  if (read) s = opt_.client->receive(&got);
   int64_t now = Timeline::now_ns();
+  if (read) last_read_ns_ = now;
   if (!got.empty()) last_heard_ns_ = now;
   for (coord::Message& m : got) {
     if (auto* failed = std::get_if<coord::PeerFailed>(&m)) {
@@ -95,7 +118,10 @@ void Engine::run() {
   // stretch every back-off pause.
   prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
   bool goodbye_sent = false;
+  std::unique_lock work(work_mu_);
+  const WorkingHere here;
   for (;;) {
+    fast_live_.store(fast_.has_value(), std::memory_order_release);
     pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {opt_.client->fd(), POLLIN, 0}};
     // Wakes at least every half second to keep heartbeats going while idle, and when held
     // readiness is due.
@@ -108,11 +134,18 @@ void Engine::run() {
       const int64_t left = *due - Timeline::now_ns();
       timeout_ms = static_cast<int>(std::clamp<int64_t>((left + 999'999) / 1'000'000, 0, 500));
     }
-    if (inbox_.empty() && ::poll(fds, 2, timeout_ms) < 0 && errno != EINTR) {
-      lost_reason_ = std::string("poll failed: ") + std::strerror(errno);
-    }
-    uint64_t drained;
-    while (::read(wake_fd_, &drained, sizeof(drained)) > 0) {
+    bool socket_ready = true;  // not polled: read it anyway
+    if (inbox_.empty()) {
+      work.unlock();
+      const int polled = ::poll(fds, 2, timeout_ms);
+      const int poll_errno = errno;
+      work.lock();
+      if (polled < 0 && poll_errno != EINTR) {
+        lost_reason_ = std::string("poll failed: ") + std::strerror(poll_errno);
+      }
+      socket_ready = polled != 0 && fds[1].revents != 0;
+      uint64_t drained;  // one read takes the eventfd's whole count
+      if (fds[0].revents != 0 && ::read(wake_fd_, &drained, sizeof(drained)) < 0) drained = 0;
     }
     if (!goodbye_sent) send_readiness();
     {
@@ -125,7 +158,7 @@ void Engine::run() {
         flush_sent_ = true;
       }
     }
-    receive_plans();
+    receive_plans(socket_ready);
     while (!inbox_.empty()) {
       Received r = std::move(inbox_.front());
       inbox_.pop_front();
@@ -150,6 +183,7 @@ void Engine::run() {
         broken_ = "lost the control connection to the coordinator on rank 0 (" + lost_reason_ + ")";
       }
       ops::abandon_waits(broken_);
+      fast_live_.store(false, std::memory_order_release);
       fail_everything(broken_);
       opt_.client->close();
       return;
@@ -171,8 +205,34 @@ void Engine::run() {
       goodbye_sent = true;
     }
   }
+  fast_live_.store(false, std::memory_order_release);
   fail_everything("quorum was shut down before it ran");
   opt_.client->close();
+}
+
+bool Engine::working_here() { return WorkingHere::active(); }
+
+void Engine::help(const detail::HandleState& handle, bool owe_wake) {
+  if (!fast_live_.load(std::memory_order_acquire) || WorkingHere::active()) {
+    if (owe_wake) wake();
+    return;
+  }
+  // Waits while the engine thread finishes what it is at (it lets go before it sleeps).
+  std::unique_lock work(work_mu_);
+  const WorkingHere here;
+  if (fast_ && !stop_requested_ && broken_.empty() && lost_reason_.empty() &&
+      !handle.finished.load(std::memory_order_acquire)) {
+    take_fast(queue_.drain());
+    run_fast();
+  }
+  fast_live_.store(fast_.has_value(), std::memory_order_release);
+  // What the engine thread must see to: messages read meanwhile (it sleeps on the socket they
+  // came from), the coordinator path again, a failure, or the request still undone (its
+  // bucket incomplete, or an order grace the engine thread's poll does not know of).
+  if (!inbox_.empty() || !fast_ || !broken_.empty() || !lost_reason_.empty() ||
+      !handle.finished.load(std::memory_order_acquire)) {
+    wake();
+  }
 }
 
 void Engine::fail_everything(const std::string& reason) {

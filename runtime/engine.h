@@ -60,7 +60,21 @@ class Engine {
   // "shut down", and joins the thread.
   void stop();
 
-  Status submit(PendingRequest&& request) { return queue_.push(std::move(request)); }
+  // `wake` false: the caller goes straight on to help() (a blocking allreduce), so the engine
+  // thread is not woken for it while a schedule runs.
+  Status submit(PendingRequest&& request, bool wake = true) {
+    return queue_.push(std::move(request), wake || !fast_live_.load(std::memory_order_acquire));
+  }
+  // Called by a thread about to block in wait() on `handle`: while the job runs a schedule
+  // (the fast path) and the engine thread is not busy, this thread does the engine's work
+  // itself (agreement, collective, completion), so a small allreduce costs no thread
+  // hand-offs. Returns at once otherwise, or when nothing more is due here. Any thread.
+  // `owe_wake`: the request was submitted without waking the engine thread, which is woken
+  // here unless the request is done.
+  void help(const detail::HandleState& handle, bool owe_wake = false);
+  // True on a thread doing the engine's work (the engine thread, or one in help()), where a
+  // blocking call would wait for itself: completion callbacks run there.
+  static bool working_here();
 
   // flush(): folds every rank's late gradients (bounded mode) in one more reduction per tensor,
   // handed to `on_folded` on the engine thread; the returned state completes when every rank's
@@ -83,7 +97,9 @@ class Engine {
   // Engine thread: sends readiness for new requests and reads whatever plans have arrived.
   void pump();
   void send_readiness();
-  void receive_plans();
+  // Reads the control socket when `read` (else only heartbeats and the silence check).
+  void receive_plans(bool read = true);
+  int64_t last_read_ns_ = 0;  // last read of the control socket
   void handle_batch(coord::PlanBatch& batch, int64_t received_ns);
   // The coordinator evicted `id` (QUORUM_CACHE_CAPACITY): its name is described in full again.
   void forget_id(uint32_t id);
@@ -146,6 +162,10 @@ class Engine {
 
   int wake_fd_ = -1;  // eventfd: enqueues and stop() make it readable
   std::atomic<bool> stop_requested_{false};
+  // Held by whichever thread does the engine's work: the engine thread except while it sleeps
+  // in poll(), or a thread in help(). Everything marked "engine thread only" is under it.
+  std::mutex work_mu_;
+  std::atomic<bool> fast_live_{false};  // a schedule is being run (help() may take over)
 
   // Engine thread only.
   struct Received {

@@ -228,8 +228,28 @@ void Runtime::start_engine() {
   eo.topology = topology_.get();
   eo.timeline = &timeline_;
   if (server_) {
-    eo.on_allreduce_timed = [this](ops::Algorithm a, size_t bytes, double seconds) {
-      coord::asio::post(io_, [s = server_.get(), a, bytes, seconds] { s->observe(a, bytes, seconds); });
+    // Batched: a post per collective would wake the coordinator's thread next to every small
+    // allreduce (on a shared core, right in the next one's path). The cost model needs the
+    // samples, not their promptness.
+    struct Sample {
+      ops::Algorithm algorithm;
+      size_t bytes;
+      double seconds;
+    };
+    auto batch = std::make_shared<std::vector<Sample>>();
+    auto since = std::make_shared<int64_t>(0);
+    eo.on_allreduce_timed = [this, batch, since](ops::Algorithm a, size_t bytes, double seconds) {
+      constexpr size_t kBatch = 32;
+      constexpr int64_t kMaxDelayNs = 20'000'000;
+      batch->push_back({a, bytes, seconds});
+      const int64_t now = Timeline::now_ns();
+      if (*since == 0) *since = now;
+      if (batch->size() < kBatch && now - *since < kMaxDelayNs) return;
+      coord::asio::post(io_, [s = server_.get(), samples = std::move(*batch)] {
+        for (const Sample& x : samples) s->observe(x.algorithm, x.bytes, x.seconds);
+      });
+      batch->clear();
+      *since = 0;
     };
   }
   engine_ = std::make_unique<Engine>(eo);
@@ -276,9 +296,9 @@ void Runtime::stop_timeline() {
   }
 }
 
-Status Runtime::enqueue(PendingRequest&& request) {
+Status Runtime::enqueue(PendingRequest&& request, bool wake) {
   QUORUM_RETURN_IF_ERROR(validate_request(request, size_, &request.elements));
-  return engine_->submit(std::move(request));
+  return engine_->submit(std::move(request), wake);
 }
 
 void Runtime::stop_io() {

@@ -59,7 +59,8 @@ class Runtime {
   int local_size() const { return local_size_; }
 
   // Validates and queues a request; on error returns it (the caller completes the handle).
-  Status enqueue(PendingRequest&& request);
+  // `wake` false: the caller helps the engine right away (Engine::submit).
+  Status enqueue(PendingRequest&& request, bool wake = true);
   Engine& engine() { return *engine_; }
 
   // Starts writing a timeline to `path` (per-rank file names), replacing a running one.

@@ -2,7 +2,7 @@
 
 namespace quorum {
 
-Status TensorQueue::push(PendingRequest&& r) {
+Status TensorQueue::push(PendingRequest&& r, bool may_wake) {
   bool wake = false;
   {
     std::lock_guard lk(mu_);
@@ -17,7 +17,7 @@ Status TensorQueue::push(PendingRequest&& r) {
     }
     const bool alone = r.elements * dtype_size(r.input.dtype) > alone_bytes_;
     fresh_.push_back(std::move(r));
-    wake = ++since_drain_ >= wake_after_ || alone;
+    wake = (++since_drain_ >= wake_after_ || alone) && may_wake;
   }
   if (wake) wake_();
   return Status::ok();

@@ -24,7 +24,8 @@ class TensorQueue {
   explicit TensorQueue(std::function<void()> wake, size_t alone_bytes = SIZE_MAX)
       : wake_(std::move(wake)), alone_bytes_(alone_bytes) {}
 
-  Status push(PendingRequest&& r);
+  // `may_wake` false: no wake for this push (the caller sees to the engine itself).
+  Status push(PendingRequest&& r, bool may_wake = true);
   std::vector<PendingRequest> drain();
   // Until the next drain(), wake only once `pushes` requests arrived since the last drain (0:
   // every push). Wakes at once if that many already have. The engine asks this while it holds

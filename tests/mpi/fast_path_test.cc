@@ -209,6 +209,42 @@ TEST(FastPath, ALongPauseOnOneRankFallsBackAndRecovers) {
   expect_fast_plans_grew(before, "after the pause");
 }
 
+// The blocking allreduce(): exact results on either path; on the fast path the calling thread
+// does the work (the counters grow just the same), and a one-tensor step that one rank pauses
+// in still comes back right. From a completion callback it is refused with a named error.
+TEST(FastPath, BlockingAllreduceRunsOnTheCallersThread) {
+  std::vector<float> v(1024);
+  auto fill = [&](int s) {
+    for (size_t i = 0; i < v.size(); ++i) v[i] = value(rank(), s, 0, i);
+  };
+  auto check = [&](int s) {
+    for (size_t i = 0; i < v.size(); ++i) ASSERT_EQ(summed(s, 0, i), v[i]) << s << " " << i;
+  };
+  Tensor t{v.data(), DataType::kF32, {static_cast<int64_t>(v.size())}, Device::host()};
+  Stats before = stats();
+  for (int s = 0; s < 200; ++s) {
+    fill(s);
+    if (s == 150 && rank() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    ASSERT_TRUE(allreduce("b.0", t, t, ReduceOp::kSum).is_ok()) << s;
+    check(s);
+  }
+  expect_fast_plans_grew(before, "blocking allreduce");
+  if (fast_expected()) {
+    EXPECT_GE(stats().fast_plans, before.fast_plans + 100);
+  }
+
+  std::vector<float> w(4, 1.0f);
+  Tensor tw{w.data(), DataType::kF32, {4}, Device::host()};
+  Status inner;
+  Status outer = wait(enqueue_allreduce("b.outer", tw, tw, ReduceOp::kSum, [&](const Status&) {
+    inner = allreduce("b.inner", tw, tw, ReduceOp::kSum);
+  }));
+  ASSERT_TRUE(outer.is_ok()) << outer.message();
+  EXPECT_EQ(StatusCode::kFailedPrecondition, inner.code());
+  EXPECT_NE(inner.message().find("tensor 'b.inner': allreduce() blocks"), std::string::npos)
+      << inner.message();
+}
+
 }  // namespace
 }  // namespace quorum
 

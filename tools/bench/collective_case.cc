@@ -106,7 +106,7 @@ Status CollectiveCase::run_quorum() {
   switch (collective_) {
     case Collective::kAllreduce: {
       const Tensor t{output_.data(), type_, {n}, Device::host()};
-      return quorum::wait(quorum::enqueue_allreduce(name_, t, t, ReduceOp::kSum));
+      return quorum::allreduce(name_, t, t, ReduceOp::kSum);  // blocking, as MPI_Allreduce
     }
     case Collective::kBroadcast: {
       const Tensor t{output_.data(), type_, {n}, Device::host()};

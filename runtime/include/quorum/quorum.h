@@ -9,8 +9,9 @@
 //   quorum::shutdown();
 //
 // Threading: every function may be called from any thread. Completion callbacks run on quorum's
-// engine thread; they must be short and must not wait() on their own handle (other quorum calls,
-// including enqueues, are fine).
+// engine thread, or on a thread blocked in wait() or allreduce() that does the engine's work
+// while the fast path runs; they must be short and must not wait() on their own handle (other
+// quorum calls, including enqueues, are fine; allreduce() returns an error there).
 //
 // Errors are values: nothing here throws. A request that is wrong on its face (null data, bad
 // shape, duplicate in-flight name, not initialised) returns a handle that is already complete
@@ -92,6 +93,12 @@ QUORUM_EXPORT Handle enqueue_allgather(const std::string& name, const Tensor& in
 
 // Blocks until the operation completes and returns its Status (again on every later call).
 QUORUM_EXPORT Status wait(const Handle& handle);
+// enqueue_allreduce() and wait() in one blocking call (Horovod's synchronous allreduce). Once
+// the job runs a learned schedule (the fast path), the calling thread does the work itself, so
+// a small allreduce costs no hand-off to quorum's thread and back. Not from a completion
+// callback (an error says so).
+QUORUM_EXPORT Status allreduce(const std::string& name, const Tensor& input, const Tensor& output,
+                               ReduceOp op = ReduceOp::kSum);
 // True once the operation has completed.
 QUORUM_EXPORT bool poll(const Handle& handle);
 
