@@ -46,8 +46,13 @@ void CoordinatorService::fail_id(uint32_t id, StatusCode code, const std::string
 
 std::vector<Outgoing> CoordinatorService::on_ready(int rank, const Ready& ready,
                                                    Clock::time_point now) {
+  // Sent before the rank took the latest schedule, which took these requests over: only their
+  // descriptions count (see Ready::schedule_seen).
+  const bool stale = ready.schedule_seen < schedule_version_;
   // Ranks on a schedule announce nothing: this one has left it (or never took it).
-  if (live_) end_schedule("rank " + std::to_string(rank) + " announced tensors to the coordinator");
+  if (live_ && !stale && !ready.entries.empty()) {
+    end_schedule("rank " + std::to_string(rank) + " announced tensors to the coordinator");
+  }
   auto& known = known_[static_cast<size_t>(rank)];
   for (const ReadyEntry& e : ready.entries) {
     uint32_t id = 0;
@@ -80,6 +85,7 @@ std::vector<Outgoing> CoordinatorService::on_ready(int rank, const Ready& ready,
         }
       }
     }
+    if (stale) continue;
     if (!departure_.empty()) {
       fail_id(id, StatusCode::kAborted, "tensor '" + request->name + "': " + departure_);
       continue;

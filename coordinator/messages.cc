@@ -121,6 +121,7 @@ void put_payload(Writer& w, const Message& m) {
               w.i64(e.dim0);
             }
             w.u64(x.evictions_seen);
+            w.u64(x.schedule_seen);
           },
           [&](const PlanBatch& x) {
             w.u32(static_cast<uint32_t>(x.assignments.size()));
@@ -208,6 +209,7 @@ Message get_payload(uint16_t type, Reader& r) {
         e.dim0 = r.i64();
       }
       x.evictions_seen = r.u64();
+      x.schedule_seen = r.u64();
       return x;
     }
     case 3: {

@@ -67,6 +67,11 @@ struct Ready {
   // How many evicted ids (PlanBatch::evicted, counted over the connection's life) this rank has
   // forgotten when it sent this message; entries never name those ids.
   uint64_t evictions_seen = 0;
+  // The latest schedule (Schedule::version) this rank had received. A Ready sent before the
+  // rank saw the latest one names requests the rank then took onto it: the coordinator plans
+  // none of its entries (it still learns their descriptions), and the rank announces again,
+  // after it, whatever it does not run on the schedule.
+  uint64_t schedule_seen = 0;
   bool operator==(const Ready&) const = default;
 };
 

@@ -253,6 +253,7 @@ class Engine {
   // QUORUM_CYCLE_TIME_MS in ns: the readiness gate's hold and the fast path's order grace.
   int64_t cycle_ns() const { return static_cast<int64_t>(opt_.config.cycle_time_ms * 1e6); }
   std::optional<FastPath> fast_;
+  uint64_t schedule_seen_ = 0;      // the latest schedule received (Ready::schedule_seen)
   int64_t agreement_since_ns_ = 0;  // in an agreement since (0 = not)
   bool executing_fast_ = false;     // the plan being executed came from the schedule
   std::atomic<uint64_t> fast_plans_{0}, fast_fallbacks_{0}, schedules_{0};

@@ -23,12 +23,11 @@ void Engine::on_schedule(const coord::Schedule& schedule) {
   FastPath f;
   f.version = schedule.version;
   f.reports = schedule.reports;
+  schedule_seen_ = schedule.version;
   std::string refuse;
-  if (!pending_.empty() || !deferred_.empty()) {
-    const std::string& first = pending_.empty() ? deferred_.front().desc.name
-                                                : pending_.begin()->first;
-    refuse = "it had announced " + std::to_string(pending_.size() + deferred_.size()) +
-             " requests the coordinator had not yet planned (tensor '" + first + "'...)";
+  if (!deferred_.empty()) {
+    refuse = "it holds " + std::to_string(deferred_.size()) + " requests for rounds it stands "
+             "in for (tensor '" + deferred_.front().desc.name + "'...)";
   } else if (mode_ != coord::SyncMode::kSync) {
     refuse = "it is not in sync mode";
   }
@@ -62,8 +61,14 @@ void Engine::on_schedule(const coord::Schedule& schedule) {
   QLOG(kDebug, kEngine) << "schedule " << f.version << " of " << f.entries.size() << " entries"
                         << (refuse.empty() ? " taken" : ": " + f.leave);
   fast_ = std::move(f);
-  // Drained but not announced (the readiness gate held them): the schedule takes them.
-  take_fast(gate_.take_all());
+  // Announced since the coordinator handed this out (it was quiescent then: every request it
+  // had was planned in this batch or before), so it plans none of them (Ready::schedule_seen):
+  // the schedule takes them, with those drained but not announced (the readiness gate held
+  // them). Off the schedule, they go back to the coordinator when every rank leaves it.
+  std::vector<PendingRequest> taken = gate_.take_all();
+  for (auto& [name, r] : pending_) taken.push_back(std::move(r));
+  pending_.clear();
+  take_fast(std::move(taken));
   run_fast();
 }
 
@@ -94,10 +99,15 @@ void Engine::take_fast(std::vector<PendingRequest> fresh) {
     std::string key = name;
     f.held.emplace(std::move(key), std::move(r));
   }
-  // A member of a later entry came before the cursor's entry was complete: the order changed
-  // (or the framework waits on it first). Given the cycle time to sort itself out.
+  // A member of an entry past the first incomplete one came first: the order changed (or the
+  // framework waits on it first). Given the cycle time to sort itself out.
   size_t members = 0;
   const size_t ready = fast_ready_entries(&members);
+  if (ready < f.entries.size()) {  // the first incomplete entry's members so far are in order
+    for (uint32_t id : f.entries[(f.cursor + ready) % f.entries.size()].ids) {
+      members += f.held.count(name_by_id_[id]);
+    }
+  }
   const bool out_of_order = f.held.size() > members;
   if (!out_of_order) {
     f.out_of_order_since = 0;

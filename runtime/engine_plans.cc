@@ -55,6 +55,7 @@ void Engine::announce(std::vector<PendingRequest> fresh) {
   if (fresh.empty() && evictions_acked_ == evictions_seen_) return;
   coord::Ready ready;
   ready.evictions_seen = evictions_seen_;
+  ready.schedule_seen = schedule_seen_;
   evictions_acked_ = evictions_seen_;
   ready.entries.reserve(fresh.size());
   for (PendingRequest& r : fresh) {

@@ -198,11 +198,14 @@ std::vector<Schedule> schedules_in(const std::vector<Outgoing>& out) {
   return found;
 }
 
-// One step of tensors a and b on every rank; returns what the last rank's readiness produced.
+// One step of tensors a and b on every rank, each having seen every schedule handed out;
+// returns what the last rank's readiness produced.
 std::vector<Outgoing> step(CoordinatorService& svc, int size, bool first) {
   std::vector<Outgoing> last;
   for (int r = 0; r < size; ++r) {
-    last = svc.on_ready(r, first ? describe({"a", "b"}) : ids({0, 1}), kT0);
+    Ready ready = first ? describe({"a", "b"}) : ids({0, 1});
+    ready.schedule_seen = svc.schedules_issued();  // every rank has seen every schedule
+    last = svc.on_ready(r, ready, kT0);
   }
   return last;
 }
@@ -227,7 +230,7 @@ TEST(CoordinatorFastPath, ScheduleHandedOutOnceTheStepRepeats) {
 // quiescent again, between two entries, and the schedule says which entry is due next.
 TEST(CoordinatorFastPath, HandedOutBetweenEntriesWithTheEntryDueNext) {
   CoordinatorService svc(fast_options(2));
-  for (const std::string& n : {"a", "b", "c"}) {
+  for (const char* n : {"a", "b", "c"}) {
     for (int r = 0; r < 2; ++r) svc.on_ready(r, describe({n}), kT0);
   }
   for (uint32_t id : {0u, 1u}) {
@@ -249,19 +252,51 @@ TEST(CoordinatorFastPath, ReadinessFromAnyRankEndsTheSchedule) {
   step(svc, 2, true);
   step(svc, 2, false);
   ASSERT_TRUE(svc.live_schedule());
-  std::vector<Outgoing> out = svc.on_ready(1, ids({0, 1}), kT0);
+  Ready after = ids({0, 1});
+  after.schedule_seen = 1;  // sent after the rank took the schedule: it left it
+  std::vector<Outgoing> out = svc.on_ready(1, after, kT0);
   auto aborts = all_of_type<FastAbort>(out);
   ASSERT_EQ(aborts.size(), 1u);
   EXPECT_EQ(aborts[0].version, 1u);
   EXPECT_NE(aborts[0].reason.find("rank 1"), std::string::npos) << aborts[0].reason;
   EXPECT_FALSE(svc.live_schedule());
   // The round goes on through the coordinator; a new schedule needs two more matching steps.
-  out = svc.on_ready(0, ids({0, 1}), kT0);
+  out = svc.on_ready(0, after, kT0);
   EXPECT_TRUE(schedules_in(out).empty());
   out = step(svc, 2, false);
   auto schedules = schedules_in(out);
   ASSERT_EQ(schedules.size(), 1u);
   EXPECT_EQ(schedules[0].version, 2u);
+}
+
+// Readiness a rank sent before it took the schedule: the schedule took those requests over, so
+// no round opens for them and the schedule goes on; a new name's description is still learned.
+TEST(CoordinatorFastPath, ReadinessSentBeforeTheScheduleIsNotPlanned) {
+  CoordinatorService svc(fast_options(2));
+  step(svc, 2, true);
+  step(svc, 2, false);
+  ASSERT_TRUE(svc.live_schedule());
+  Ready early = ids({0, 1});
+  Ready described = describe({"late"});
+  early.entries.push_back(described.entries[0]);
+  std::vector<Outgoing> out = svc.on_ready(0, early, kT0);
+  EXPECT_TRUE(all_of_type<FastAbort>(out).empty());
+  EXPECT_EQ(svc.live_schedule(), std::optional<uint64_t>(1));
+  out = svc.on_ready(1, early, kT0);
+  for (const PlanBatch& b : all_of_type<PlanBatch>(out)) {
+    EXPECT_TRUE(b.plans.empty()) << "no round ran from readiness the schedule took over";
+  }
+  // Once the ranks leave it, they announce those requests again, and the rounds run.
+  svc.on_fast_exit(0, FastExit{1, "a new name"}, kT0);
+  Ready again = ids({0, 1, 2});
+  again.schedule_seen = 1;
+  svc.on_ready(0, again, kT0);
+  size_t plans = 0;
+  for (const PlanBatch& b : all_of_type<PlanBatch>(svc.on_ready(1, again, kT0))) {
+    plans += b.plans.size();
+  }
+  EXPECT_GE(plans, 1u);
+  EXPECT_EQ(svc.plans_emitted(), 2u + plans) << "two steps before, then these";
 }
 
 TEST(CoordinatorFastPath, FastExitEndsItAndIsRepeatedForLateRanks) {

@@ -133,8 +133,10 @@ TEST(MessagesRoundTrip, ReadyWithFullAndIdOnlyEntries) {
   in.entries.push_back({scalar, 0, 0});
   in.entries.push_back({std::nullopt, UINT32_MAX, INT64_MIN});
   in.evictions_seen = (1ull << 40) + 3;
+  in.schedule_seen = (1ull << 33) + 5;
   Ready out = round_trip(in);
   EXPECT_EQ(out.evictions_seen, in.evictions_seen);
+  EXPECT_EQ(out.schedule_seen, in.schedule_seen);
   ASSERT_EQ(out.entries.size(), 4u);
   for (size_t i = 0; i < 4; ++i) {
     SCOPED_TRACE(i);
@@ -316,6 +318,7 @@ std::vector<uint8_t> ready_payload(uint8_t form, uint8_t kind, uint8_t op, uint8
   for (uint32_t i = 0; i < dims && i < 64; ++i) w.i64(4);
   w.i64(4);  // dim0
   w.u64(0);  // evictions seen
+  w.u64(0);  // schedule seen
   return w.bytes();
 }
 

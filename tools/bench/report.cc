@@ -147,6 +147,8 @@ nlohmann::json train_json(const RunInfo& info, const Model& model, const TrainRe
                   {"units_per_ms_max", r.units_max}};
   j["variants"] = std::move(variants);
   j["quorum_per_step"] = {{"plans", s.plans},
+                          {"fast_plans", s.fast_plans},
+                          {"fast_fallbacks", s.fast_fallbacks},
                           {"tensors", s.tensors},
                           {"fused_tensors", s.fused_tensors},
                           {"errors", s.errors},

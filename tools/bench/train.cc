@@ -80,6 +80,8 @@ QuorumPerStep per_step(const Stats& a, const Stats& b, int steps) {
   const double n = std::max(steps, 1);
   QuorumPerStep q;
   q.plans = static_cast<double>(b.plans - a.plans) / n;
+  q.fast_plans = static_cast<double>(b.fast_plans - a.fast_plans) / n;
+  q.fast_fallbacks = static_cast<double>(b.fast_fallbacks - a.fast_fallbacks) / n;
   q.tensors = static_cast<double>(b.tensors - a.tensors) / n;
   q.fused_tensors = static_cast<double>(b.fused_tensors - a.fused_tensors) / n;
   q.errors = static_cast<double>(b.errors - a.errors) / n;
@@ -118,9 +120,10 @@ void print_results(const TrainResult& r, int steps, size_t fused_bytes) {
   }
   const QuorumPerStep& s = r.quorum;
   std::printf(
-      "#\n# quorum per step: %.1f plans, %.1f tensors (%.1f fused), %.1f errors; "
-      "%s payload\n",
-      s.plans, s.tensors, s.fused_tensors, s.errors, format_bytes(s.payload_bytes).c_str());
+      "#\n# quorum per step: %.1f plans (%.1f on the fast path, %.2f fallbacks), %.1f tensors "
+      "(%.1f fused), %.1f errors; %s payload\n",
+      s.plans, s.fast_plans, s.fast_fallbacks, s.tensors, s.fused_tensors, s.errors,
+      format_bytes(s.payload_bytes).c_str());
   std::printf("# control plane per step: %s sent by rank 0, %s by all ranks\n",
               format_bytes(s.control_bytes).c_str(), format_bytes(s.control_bytes_all).c_str());
   std::printf(

@@ -37,6 +37,7 @@ struct VariantResult {
 // quorum's own counters over the timed steps, per step.
 struct QuorumPerStep {
   double plans = 0, tensors = 0, fused_tensors = 0, errors = 0;
+  double fast_plans = 0, fast_fallbacks = 0;  // plans run on the fast path; its fallbacks
   double control_bytes = 0;      // sent by rank 0
   double control_bytes_all = 0;  // summed over ranks
   double payload_bytes = 0;
