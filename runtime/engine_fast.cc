@@ -58,8 +58,10 @@ void Engine::on_schedule(const coord::Schedule& schedule) {
   f.cursor = schedule.start < f.entries.size() ? schedule.start : 0;
   if (!refuse.empty()) f.leave = "refused schedule " + std::to_string(f.version) + ": " + refuse;
   if (refuse.empty()) schedules_.fetch_add(1, std::memory_order_relaxed);
-  QLOG(kDebug, kEngine) << "schedule " << f.version << " of " << f.entries.size() << " entries"
-                        << (refuse.empty() ? " taken" : ": " + f.leave);
+  QLOG(kDebug, kEngine) << "schedule " << f.version << " of " << f.entries.size()
+                        << " entries from entry " << f.cursor << ", with " << pending_.size()
+                        << " requests announced before it"
+                        << (refuse.empty() ? ": taken" : ": " + f.leave);
   fast_ = std::move(f);
   // Announced since the coordinator handed this out (it was quiescent then: every request it
   // had was planned in this batch or before), so it plans none of them (Ready::schedule_seen):

@@ -144,8 +144,10 @@ TEST(FastPath, NewNameAndNewShapeFallBackAndRecover) {
   for (int s = 25; s < 40; ++s) step.run_and_check(s);
   Stats after = stats();
   if (fast_expected()) {
-    EXPECT_GE(after.fast_fallbacks, mid.fast_fallbacks + 1) << "a new shape left the schedule";
-    EXPECT_GE(after.schedules, mid.schedules + 1);
+    // The new shape left the schedule if the job was on one then (under load it may have been
+    // back on the coordinator path already, for another reason); either way it ran through the
+    // coordinator and a schedule of the new step was handed out.
+    EXPECT_GE(after.schedules, mid.schedules + 1) << "the new shape became a schedule";
   }
   expect_fast_plans_grew(mid, "after a new shape");
 }

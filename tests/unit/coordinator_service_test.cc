@@ -43,6 +43,8 @@ ServiceOptions options(int size, Clock::duration cycle = Clock::duration::zero()
   o.size = size;
   o.cycle_time = cycle;
   o.fusion_threshold = threshold;
+  // The coordinator path: these Readys say nothing of schedules (fast_schedule_test's do).
+  o.fast_path = false;
   return o;
 }
 
