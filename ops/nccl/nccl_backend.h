@@ -15,15 +15,23 @@
 // Threads: the engine thread only (construction and destruction from the thread that owns the
 // runtime, while the engine is stopped). Each rank must introduce its devices in the same plan
 // order (one device per rank, the normal case, always does).
+//
+// The implementation is split by job: nccl_backend.cc (devices, teardown, local operations),
+// nccl_communicator.cc (creating and closing communicators), nccl_polling.cc (waiting for the
+// GPU and NCCL, failing for good), nccl_allreduce.cc (the fused allreduce: pack, reduce,
+// unpack), nccl_collectives.cc (broadcast and allgather); nccl_common.h holds their helpers.
 #pragma once
 
 #include <cuda_runtime_api.h>
 #include <nccl.h>
 
 #include <array>
+#include <chrono>
 #include <map>
+#include <optional>
 #include <unordered_set>
 
+#include "ops/backoff.h"
 #include "ops/nccl/device_backend.h"
 #include "ops/nccl/pack_layout.h"
 
@@ -80,10 +88,22 @@ class NcclBackend final : public DeviceBackend {
     std::unordered_set<void*> held;      // allocate()d and not yet released
   };
 
+  // Longest sleep between polls of a device operation (ops::Backoff).
+  static constexpr std::chrono::microseconds kDevicePauseCap{50};
+
   // The state of `ordinal`, set up on first use (stream, events), with it made current.
   Status device(int ordinal, Device** out);
   // The communicator of `algorithm` on `d`, created collectively on first use.
   Status communicator(Device& d, Algorithm algorithm, ncclComm_t* out);
+  // The start of every collective: in_step(), then the device and its communicator (through
+  // fail() when either cannot be had).
+  Status enter(int ordinal, Algorithm algorithm, const std::string& what, Device** d,
+               ncclComm_t* comm);
+  // Calls `step` (returning std::optional<Status>: nullopt while the operation being waited for
+  // still runs, else how it ended) until it answers, pausing between calls (ops::Backoff). With
+  // `hook`, progress() runs before each pause and d's device is made current again after it.
+  template <typename Step>
+  Status poll(Device& d, bool hook, Step&& step);
   // Waits until `comm` has no operation still being enqueued (non-blocking communicators).
   // Returns early on an NCCL error or an abort reason; the caller fails (fail()).
   Status settle(Device& d, ncclComm_t comm, const std::string& what);
@@ -96,6 +116,8 @@ class NcclBackend final : public DeviceBackend {
   // cleared, so a later launch is not taken for failed.
   Status wait_ready(Device& d, void* ready_event, const std::string& what);
   Status ensure_tables(Device& d, size_t parts);
+  // kAborted saying `what` was abandoned, when the abort check gives a reason.
+  std::optional<Status> abandoned(const std::string& what) const;
   // kAborted naming the earlier failure when this rank is out of step, else OK.
   Status in_step(const std::string& what) const;
   // For a failure that may leave this rank out of step (device_backend.h): records `s` as the
@@ -107,6 +129,9 @@ class NcclBackend final : public DeviceBackend {
   void drain(Device& d);
   // Aborts every communicator of `d`.
   void abort_comms(Device& d);
+  // Teardown: finalises and destroys every communicator of `d` (a bounded wait for the flush),
+  // aborting instead when `broken` or when that fails.
+  void close_comms(Device& d, bool broken);
 
   MPI_Comm comm_;
   int rank_ = 0;
@@ -117,5 +142,18 @@ class NcclBackend final : public DeviceBackend {
   std::string failed_;     // out_of_step(): why this rank's collectives stopped for good
   std::map<int, Device> devices_;
 };
+
+template <typename Step>
+Status NcclBackend::poll(Device& d, bool hook, Step&& step) {
+  Backoff backoff(kDevicePauseCap);
+  for (;;) {
+    if (std::optional<Status> done = step()) return *std::move(done);
+    if (hook) {
+      progress();
+      cudaSetDevice(d.ordinal);  // the engine may have used another device meanwhile
+    }
+    backoff.pause();
+  }
+}
 
 }  // namespace quorum::ops

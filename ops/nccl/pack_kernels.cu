@@ -15,20 +15,31 @@ namespace {
 // Storage and arithmetic ("compute") type per dtype: f16/bf16 compute in float.
 template <DataType D>
 struct Elem;
-template <>
-struct Elem<DataType::kF16> {
-  using S = __half;
+// f16 and bf16: stored as T, computed in float, converted by CUDA's round-to-nearest intrinsics.
+template <typename T>
+struct Narrow {
+  static constexpr bool kHalf = std::is_same_v<T, __half>;  // else bf16
+  using S = T;
   using C = float;
-  __device__ static C load(S v) { return __half2float(v); }
-  __device__ static S store(C v) { return __float2half_rn(v); }
+  __device__ static C load(S v) {
+    if constexpr (kHalf) {
+      return __half2float(v);
+    } else {
+      return __bfloat162float(v);
+    }
+  }
+  __device__ static S store(C v) {
+    if constexpr (kHalf) {
+      return __float2half_rn(v);
+    } else {
+      return __float2bfloat16_rn(v);
+    }
+  }
 };
 template <>
-struct Elem<DataType::kBF16> {
-  using S = __nv_bfloat16;
-  using C = float;
-  __device__ static C load(S v) { return __bfloat162float(v); }
-  __device__ static S store(C v) { return __float2bfloat16_rn(v); }
-};
+struct Elem<DataType::kF16> : Narrow<__half> {};
+template <>
+struct Elem<DataType::kBF16> : Narrow<__nv_bfloat16> {};
 template <typename T>
 struct Plain {
   using S = T;
@@ -46,6 +57,11 @@ template <>
 struct Elem<DataType::kI64> : Plain<int64_t> {};
 template <>
 struct Elem<DataType::kU8> : Plain<uint8_t> {};
+
+__host__ __device__ constexpr bool is_floating(DataType t) {
+  return t == DataType::kF16 || t == DataType::kBF16 || t == DataType::kF32 ||
+         t == DataType::kF64;
+}
 
 __host__ __device__ constexpr DataType acc_of(DataType t) {
   return (t == DataType::kF16 || t == DataType::kBF16) ? DataType::kF32 : t;
@@ -193,48 +209,43 @@ cudaError_t unpack_as(const PackEntry* entries, int n, uint64_t chunks, const vo
   return cudaGetLastError();
 }
 
-// Calls fn.template operator()<D, W>() for a supported (dtype, wire) pair.
+// Calls fn.template operator()<D>() for dtype `t`.
+template <typename Fn>
+cudaError_t dispatch_dtype(DataType t, Fn&& fn) {
+  using enum DataType;
+  switch (t) {
+    case kF16: return fn.template operator()<kF16>();
+    case kBF16: return fn.template operator()<kBF16>();
+    case kF32: return fn.template operator()<kF32>();
+    case kF64: return fn.template operator()<kF64>();
+    case kI32: return fn.template operator()<kI32>();
+    case kI64: return fn.template operator()<kI64>();
+    case kU8: return fn.template operator()<kU8>();
+  }
+  return cudaErrorInvalidValue;
+}
+
+// Calls fn.template operator()<D, W>() for a supported (dtype, wire) pair (pack_supported()):
+// a floating dtype travels as its accumulate dtype, f16 or bf16; an integer one as itself.
 template <typename Fn>
 cudaError_t dispatch(DataType dtype, DataType wire, Fn&& fn) {
-  using enum DataType;
-#define QUORUM_FLOAT_CASE(D)                                           \
-  case D:                                                              \
-    switch (wire) {                                                    \
-      case acc_of(D): return fn.template operator()<D, acc_of(D)>();   \
-      case kF16:                                                       \
-        if constexpr (acc_of(D) != kF16) return fn.template operator()<D, kF16>(); \
-        break;                                                         \
-      case kBF16:                                                      \
-        if constexpr (acc_of(D) != kBF16) return fn.template operator()<D, kBF16>(); \
-        break;                                                         \
-      default: break;                                                  \
-    }                                                                  \
-    break;
-  switch (dtype) {
-    QUORUM_FLOAT_CASE(kF16)
-    QUORUM_FLOAT_CASE(kBF16)
-    QUORUM_FLOAT_CASE(kF32)
-    QUORUM_FLOAT_CASE(kF64)
-    case kI32:
-      if (wire == kI32) return fn.template operator()<kI32, kI32>();
-      break;
-    case kI64:
-      if (wire == kI64) return fn.template operator()<kI64, kI64>();
-      break;
-    case kU8:
-      if (wire == kU8) return fn.template operator()<kU8, kU8>();
-      break;
-  }
-#undef QUORUM_FLOAT_CASE
-  return cudaErrorInvalidValue;
+  return dispatch_dtype(dtype, [&]<DataType D>() {
+    using enum DataType;
+    if constexpr (is_floating(D)) {
+      if (wire == acc_of(D)) return fn.template operator()<D, acc_of(D)>();
+      if (wire == kF16) return fn.template operator()<D, kF16>();
+      if (wire == kBF16) return fn.template operator()<D, kBF16>();
+    } else {
+      if (wire == D) return fn.template operator()<D, D>();
+    }
+    return cudaErrorInvalidValue;
+  });
 }
 
 }  // namespace
 
 bool pack_supported(DataType dtype, DataType wire) {
-  const bool floating = dtype == DataType::kF16 || dtype == DataType::kBF16 ||
-                        dtype == DataType::kF32 || dtype == DataType::kF64;
-  if (!floating) return wire == dtype && static_cast<int>(dtype) < kNumDataTypes;
+  if (!is_floating(dtype)) return wire == dtype && static_cast<int>(dtype) < kNumDataTypes;
   return wire == acc_of(dtype) || wire == DataType::kF16 || wire == DataType::kBF16;
 }
 
@@ -258,23 +269,13 @@ cudaError_t launch_accumulate(void* acc, const void* src, uint64_t elements, Dat
   if (elements == 0) return cudaSuccess;
   const uint64_t want = (elements + kBlockThreads - 1) / kBlockThreads;
   const unsigned blocks = static_cast<unsigned>(want < 65535 ? want : 65535);
-  auto run = [&]<DataType D>() {
+  return dispatch_dtype(dtype, [&]<DataType D>() {
     clear_last_error();
     accumulate_kernel<D><<<blocks, kBlockThreads, 0, stream>>>(
         static_cast<typename Elem<acc_of(D)>::S*>(acc),
         static_cast<const typename Elem<D>::S*>(src), elements);
     return cudaGetLastError();
-  };
-  switch (dtype) {
-    case DataType::kF16: return run.template operator()<DataType::kF16>();
-    case DataType::kBF16: return run.template operator()<DataType::kBF16>();
-    case DataType::kF32: return run.template operator()<DataType::kF32>();
-    case DataType::kF64: return run.template operator()<DataType::kF64>();
-    case DataType::kI32: return run.template operator()<DataType::kI32>();
-    case DataType::kI64: return run.template operator()<DataType::kI64>();
-    case DataType::kU8: return run.template operator()<DataType::kU8>();
-  }
-  return cudaErrorInvalidValue;
+  });
 }
 
 }  // namespace quorum::ops::nccl
