@@ -89,35 +89,21 @@ bool set_log_level(std::string_view text, Config& c) {
   return false;
 }
 
-bool set_algorithm(std::string_view text, Config& c) {
-  for (const char* a : {"auto", "native", "ring", "tree"}) {
-    if (text == a) {
-      c.algorithm = a;
+// An enum knob kept as its word: one of `Words`, spelt exactly.
+template <auto Field, const auto& Words>
+bool set_word(std::string_view text, Config& c) {
+  for (const char* w : Words) {
+    if (text == w) {
+      c.*Field = w;
       return true;
     }
   }
   return false;
 }
 
-bool set_compression(std::string_view text, Config& c) {
-  for (const char* m : {"none", "fp16", "bf16"}) {
-    if (text == m) {
-      c.compression = m;
-      return true;
-    }
-  }
-  return false;
-}
-
-bool set_sync_mode(std::string_view text, Config& c) {
-  for (const char* m : {"sync", "bounded", "auto"}) {
-    if (text == m) {
-      c.sync_mode = m;
-      return true;
-    }
-  }
-  return false;
-}
+constexpr const char* kAlgorithms[] = {"auto", "native", "ring", "tree"};
+constexpr const char* kCompressions[] = {"none", "fp16", "bf16"};
+constexpr const char* kSyncModes[] = {"sync", "bounded", "auto"};
 
 bool set_log_subsystems(std::string_view text, Config& c) {
   return parse_subsystems(text, &c.log_subsystems);
@@ -145,18 +131,18 @@ constexpr KnobSpec kKnobs[] = {
      "Allreduce algorithm on MPI: native is MPI_Allreduce, ring and tree run on point-to-point "
      "messages, auto picks per plan from an alpha-beta model fitted to the collectives timed so "
      "far.",
-     set_algorithm},
+     set_word<&Config::algorithm, kAlgorithms>},
     {"QUORUM_COMPRESSION", nullptr, "enum", "none", "none|fp16|bf16",
      "CUDA tensors (NCCL): floating-point allreduces travel as fp16 or bf16, cast in the pack "
      "and unpack kernels (half the bytes of f32, lossy). none: f32/f64 travel as themselves and "
      "f16/bf16 sum in f32. Host tensors are not affected. Rank 0's value decides for the job.",
-     set_compression},
+     set_word<&Config::compression, kCompressions>},
     {"QUORUM_SYNC_MODE", nullptr, "enum", "sync", "sync|bounded|auto",
      "sync: every round waits for every rank. bounded: a Sum/Average round runs once "
      "QUORUM_QUORUM ranks are in, late gradients join later rounds (at most QUORUM_STALENESS "
      "rounds late). auto: rank 0 switches between them from observed waiting. Rank 0's value "
      "decides for the job.",
-     set_sync_mode},
+     set_word<&Config::sync_mode, kSyncModes>},
     {"QUORUM_FAST_PATH", nullptr, "int", "1", "0 .. 1",
      "1 (default): once a step's plans have repeated, rank 0 hands every rank that schedule "
      "and the ranks agree on readiness among themselves (one tiny allreduce per group of ready "

@@ -45,6 +45,17 @@ int report_exception(char* err, size_t err_len) {
   return QUORUM_INTERNAL;
 }
 
+// The status code of `call()` (a Status), its message copied to `err`; out of memory is reported
+// as such instead of unwinding into C.
+template <typename Call>
+int guarded(char* err, size_t err_len, Call&& call) {
+  try {
+    return report(call(), err, err_len);
+  } catch (...) {
+    return report_exception(err, err_len);
+  }
+}
+
 Status invalid(const char* name, const std::string& what) {
   return Status(StatusCode::kInvalidArgument, "tensor '" + std::string(name) + "': " + what);
 }
@@ -86,6 +97,24 @@ quorum_handle* rejected(Status s, quorum_done_fn done, void* user_data) {
 
 quorum_handle* wrap(quorum::Handle h) { return new (std::nothrow) quorum_handle{std::move(h), {}}; }
 
+// Whether `h` refers to a runtime operation: not NULL and not one of rejected()'s handles, which
+// are complete from the start.
+bool in_runtime(const quorum_handle* h) { return h && h->handle.valid(); }
+
+// The handle of a request: when `check()` (what only this layer can see) fails, one already
+// complete with that error (rejected()); else wrap(enqueue(the done adapter)). NULL when out of
+// memory.
+template <typename Check, typename Enqueue>
+quorum_handle* submit(quorum_done_fn done, void* user_data, Check&& check, Enqueue&& enqueue) {
+  try {
+    Status s = check();
+    if (!s.is_ok()) return rejected(std::move(s), done, user_data);
+    return wrap(enqueue(done_adapter(done, user_data)));
+  } catch (...) {
+    return nullptr;
+  }
+}
+
 }  // namespace
 
 extern "C" {
@@ -114,19 +143,11 @@ const char* quorum_status_name(int code) {
 }
 
 int quorum_init(char* err, size_t err_len) {
-  try {
-    return report(quorum::init(), err, err_len);
-  } catch (...) {
-    return report_exception(err, err_len);
-  }
+  return guarded(err, err_len, [] { return quorum::init(); });
 }
 
 int quorum_shutdown(char* err, size_t err_len) {
-  try {
-    return report(quorum::shutdown(), err, err_len);
-  } catch (...) {
-    return report_exception(err, err_len);
-  }
+  return guarded(err, err_len, [] { return quorum::shutdown(); });
 }
 
 int quorum_is_initialized(void) { return quorum::is_initialized() ? 1 : 0; }
@@ -138,71 +159,69 @@ int quorum_local_size(void) { return quorum::local_size(); }
 quorum_handle* quorum_allreduce(const char* name, const void* input, void* output,
                                 quorum_dtype dtype, const int64_t* shape, int ndim, quorum_op op,
                                 quorum_done_fn done, void* user_data) {
-  try {
-    quorum::Tensor in, out;
-    Status s = host_tensor(name, input, dtype, shape, ndim, &in);
-    if (s.is_ok()) s = host_tensor(name, output, dtype, shape, ndim, &out);
-    if (s.is_ok() && (op < 0 || op >= quorum::kNumReduceOps)) {
-      s = invalid(name, "unsupported reduce op value " + std::to_string(op));
-    }
-    if (!s.is_ok()) return rejected(std::move(s), done, user_data);
-    return wrap(quorum::enqueue_allreduce(name, in, out, static_cast<quorum::ReduceOp>(op),
-                                          done_adapter(done, user_data)));
-  } catch (...) {
-    return nullptr;
-  }
+  quorum::Tensor in, out;
+  return submit(
+      done, user_data,
+      [&] {
+        Status s = host_tensor(name, input, dtype, shape, ndim, &in);
+        if (s.is_ok()) s = host_tensor(name, output, dtype, shape, ndim, &out);
+        if (s.is_ok() && (op < 0 || op >= quorum::kNumReduceOps)) {
+          s = invalid(name, "unsupported reduce op value " + std::to_string(op));
+        }
+        return s;
+      },
+      [&](quorum::DoneCallback cb) {
+        return quorum::enqueue_allreduce(name, in, out, static_cast<quorum::ReduceOp>(op),
+                                         std::move(cb));
+      });
 }
 
 quorum_handle* quorum_broadcast(const char* name, void* data, quorum_dtype dtype,
                                 const int64_t* shape, int ndim, int root, quorum_done_fn done,
                                 void* user_data) {
-  try {
-    quorum::Tensor t;
-    Status s = host_tensor(name, data, dtype, shape, ndim, &t);
-    if (!s.is_ok()) return rejected(std::move(s), done, user_data);
-    return wrap(quorum::enqueue_broadcast(name, t, root, done_adapter(done, user_data)));
-  } catch (...) {
-    return nullptr;
-  }
+  quorum::Tensor t;
+  return submit(
+      done, user_data, [&] { return host_tensor(name, data, dtype, shape, ndim, &t); },
+      [&](quorum::DoneCallback cb) {
+        return quorum::enqueue_broadcast(name, t, root, std::move(cb));
+      });
 }
 
 quorum_handle* quorum_allgather(const char* name, const void* input, quorum_dtype dtype,
                                 const int64_t* shape, int ndim, quorum_alloc_fn allocate,
                                 void* alloc_data, quorum_done_fn done, void* user_data) {
-  try {
-    quorum::Tensor t;
-    Status s = host_tensor(name, input, dtype, shape, ndim, &t);
-    if (s.is_ok() && !allocate) s = invalid(name, "allgather needs an output allocator");
-    if (!s.is_ok()) return rejected(std::move(s), done, user_data);
-    quorum::OutputAllocator alloc = [allocate, alloc_data](const std::vector<int64_t>& out_shape) {
-      return allocate(out_shape.data(), static_cast<int>(out_shape.size()), alloc_data);
-    };
-    return wrap(
-        quorum::enqueue_allgather(name, t, std::move(alloc), done_adapter(done, user_data)));
-  } catch (...) {
-    return nullptr;
-  }
+  quorum::Tensor t;
+  return submit(
+      done, user_data,
+      [&] {
+        Status s = host_tensor(name, input, dtype, shape, ndim, &t);
+        if (s.is_ok() && !allocate) s = invalid(name, "allgather needs an output allocator");
+        return s;
+      },
+      [&](quorum::DoneCallback cb) {
+        quorum::OutputAllocator alloc = [allocate,
+                                         alloc_data](const std::vector<int64_t>& out_shape) {
+          return allocate(out_shape.data(), static_cast<int>(out_shape.size()), alloc_data);
+        };
+        return quorum::enqueue_allgather(name, t, std::move(alloc), std::move(cb));
+      });
 }
 
 int quorum_wait(quorum_handle* handle, char* err, size_t err_len) {
-  try {
-    if (!handle)
-      return report(Status(StatusCode::kInvalidArgument, "quorum_wait on a NULL handle"), err,
-                    err_len);
-    if (!handle->handle.valid()) return report(handle->early, err, err_len);
-    return report(quorum::wait(handle->handle), err, err_len);
-  } catch (...) {
-    return report_exception(err, err_len);
-  }
+  return guarded(err, err_len, [handle] {
+    if (!handle) return Status(StatusCode::kInvalidArgument, "quorum_wait on a NULL handle");
+    if (!in_runtime(handle)) return handle->early;
+    return quorum::wait(handle->handle);
+  });
 }
 
 int quorum_poll(quorum_handle* handle) {
-  if (!handle || !handle->handle.valid()) return 1;
+  if (!in_runtime(handle)) return 1;
   return quorum::poll(handle->handle) ? 1 : 0;
 }
 
 int64_t quorum_result_count(quorum_handle* handle) {
-  if (!handle || !handle->handle.valid()) return 0;
+  if (!in_runtime(handle)) return 0;
   return quorum::result_count(handle->handle);
 }
 
@@ -211,14 +230,10 @@ void quorum_handle_free(quorum_handle* handle) { delete handle; }
 void quorum_mark_step(void) { quorum::mark_step(); }
 
 int quorum_start_timeline(const char* path, char* err, size_t err_len) {
-  try {
-    if (!path)
-      return report(Status(StatusCode::kInvalidArgument, "start_timeline: the path is NULL"), err,
-                    err_len);
-    return report(quorum::start_timeline(path), err, err_len);
-  } catch (...) {
-    return report_exception(err, err_len);
-  }
+  return guarded(err, err_len, [path] {
+    if (!path) return Status(StatusCode::kInvalidArgument, "start_timeline: the path is NULL");
+    return quorum::start_timeline(path);
+  });
 }
 
 void quorum_stop_timeline(void) {
@@ -230,7 +245,7 @@ void quorum_stop_timeline(void) {
 }
 
 int quorum_flush(quorum_fold_fn on_folded, void* user_data, char* err, size_t err_len) {
-  try {
+  return guarded(err, err_len, [on_folded, user_data] {
     quorum::FoldCallback fold;
     if (on_folded) {
       fold = [on_folded, user_data](const std::string& name, const quorum::Tensor& t,
@@ -239,10 +254,8 @@ int quorum_flush(quorum_fold_fn on_folded, void* user_data, char* err, size_t er
                   static_cast<int>(t.shape.size()), gradients, user_data);
       };
     }
-    return report(quorum::flush(std::move(fold)), err, err_len);
-  } catch (...) {
-    return report_exception(err, err_len);
-  }
+    return quorum::flush(std::move(fold));
+  });
 }
 
 int quorum_get_stats(quorum_stats* out, size_t size) {

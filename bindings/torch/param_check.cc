@@ -37,13 +37,20 @@ bool parse_int(std::string_view s, int64_t* v) {
   return ec == std::errc() && p == s.data() + s.size();
 }
 
-std::string rank_list(const std::vector<int>& ranks) {
-  std::string s = ranks.size() == 1 ? "rank " : "ranks ";
-  for (size_t i = 0; i < ranks.size(); ++i) {
+// "0,2,5": the numbers of `v`, comma-separated.
+template <typename T>
+std::string join(const std::vector<T>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) {
     if (i) s += ',';
-    s += std::to_string(ranks[i]);
+    s += std::to_string(v[i]);
   }
   return s;
+}
+
+std::string rank_list(const std::vector<int>& ranks) {
+  std::string s = ranks.size() == 1 ? "rank " : "ranks ";
+  return s + join(ranks);
 }
 
 // "shape [64,16] on ranks 0,2 but [64,17] on rank 1": values grouped in order of first rank.
@@ -66,8 +73,23 @@ std::string disagreement(const std::string& field,
   return s;
 }
 
+// "what: message", the form of every error here.
+Status failure(StatusCode code, std::string_view what, const std::string& message) {
+  return Status(code, std::string(what) + ": " + message);
+}
+
 Status mismatch(std::string_view what, const std::string& message) {
-  return Status(StatusCode::kMismatch, std::string(what) + ": " + message);
+  return failure(StatusCode::kMismatch, what, message);
+}
+
+// Every rank's `t` (its first dimensions may differ), gathered under `name` into `out` (a vector
+// or string of t's element type), sized to fit.
+template <typename Buffer>
+Status gather_into(const std::string& name, const Tensor& t, Buffer* out) {
+  return wait(enqueue_allgather(name, t, [out](const std::vector<int64_t>& s) {
+    out->resize(static_cast<size_t>(s[0]));
+    return static_cast<void*>(out->data());
+  }));
 }
 
 }  // namespace
@@ -77,11 +99,9 @@ std::string subject(const std::string& name, size_t index) {
 }
 
 std::string shape_string(const std::vector<int64_t>& shape) {
+  // Appended, not "[" + join(): GCC 12 warns (-Wrestrict) about operator+(const char*, string&&).
   std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i) s += ',';
-    s += std::to_string(shape[i]);
-  }
+  s += join(shape);
   return s + "]";
 }
 
@@ -89,11 +109,7 @@ std::string encode(const ParamList& list) {
   std::string out = std::to_string(list.params.size()) + kField + clean(list.settings) + "\n";
   for (const ParamDesc& p : list.params) {
     out += clean(p.name) + kField + clean(p.dtype) + kField + clean(p.device) + kField;
-    for (size_t i = 0; i < p.shape.size(); ++i) {
-      if (i) out += ',';
-      out += std::to_string(p.shape[i]);
-    }
-    out += kField;
+    out += join(p.shape) + kField;
     out += p.requires_grad ? '1' : '0';
     out += kField + clean(p.problem) + "\n";
   }
@@ -155,8 +171,8 @@ Status compare(const std::vector<ParamList>& lists, std::string_view what) {
             ranks.push_back(static_cast<int>(q));
         }
         std::string where = ranks.size() < per_rank.size() ? " on " + rank_list(ranks) : "";
-        return Status(StatusCode::kInvalidArgument,
-                      std::string(what) + ": " + subject(p.name, i) + where + ": " + p.problem);
+        return failure(StatusCode::kInvalidArgument, what,
+                       subject(p.name, i) + where + ": " + p.problem);
       }
     }
   }
@@ -209,36 +225,24 @@ Status compare(const std::vector<ParamList>& lists, std::string_view what) {
 
 Status check_across_ranks(const ParamList& mine, const std::string& tag, std::string_view what) {
   const int size = quorum::size();
-  if (size < 1)
-    return Status(StatusCode::kFailedPrecondition,
-                  std::string(what) + ": quorum is not initialised");
+  if (size < 1) return failure(StatusCode::kFailedPrecondition, what, "quorum is not initialised");
   std::string bytes = encode(mine);
   // Every rank's byte count, then every rank's bytes (allgather allows a per-rank first dim).
   int64_t my_length = static_cast<int64_t>(bytes.size());
   std::vector<int64_t> lengths;
   Tensor len{&my_length, DataType::kI64, {1}, Device::host()};
-  QUORUM_RETURN_IF_ERROR(
-      wait(enqueue_allgather(tag + ".lengths", len, [&](const std::vector<int64_t>& s) {
-        lengths.resize(static_cast<size_t>(s[0]));
-        return static_cast<void*>(lengths.data());
-      })));
+  QUORUM_RETURN_IF_ERROR(gather_into(tag + ".lengths", len, &lengths));
   std::string all;
   Tensor mine_t{bytes.data(), DataType::kU8, {my_length}, Device::host()};
-  QUORUM_RETURN_IF_ERROR(
-      wait(enqueue_allgather(tag + ".table", mine_t, [&](const std::vector<int64_t>& s) {
-        all.resize(static_cast<size_t>(s[0]));
-        return static_cast<void*>(all.data());
-      })));
+  QUORUM_RETURN_IF_ERROR(gather_into(tag + ".table", mine_t, &all));
   if (lengths.size() != static_cast<size_t>(size)) {
-    return Status(StatusCode::kInternal,
-                  std::string(what) + ": parameter list exchange lost ranks");
+    return failure(StatusCode::kInternal, what, "parameter list exchange lost ranks");
   }
   std::vector<ParamList> per_rank(lengths.size());
   size_t offset = 0;
   for (size_t r = 0; r < lengths.size(); ++r) {
     auto n = static_cast<size_t>(lengths[r]);
-    if (offset + n > all.size())
-      return Status(StatusCode::kInternal, std::string(what) + ": short exchange");
+    if (offset + n > all.size()) return failure(StatusCode::kInternal, what, "short exchange");
     QUORUM_RETURN_IF_ERROR(decode(std::string_view(all).substr(offset, n), &per_rank[r]));
     offset += n;
   }

@@ -5,12 +5,19 @@
 
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <vector>
 
 #include "ops/half.h"
 #include "quorum/types.h"
 
 namespace quorum::testing {
+
+// Every dtype, for tests that run a case per dtype.
+inline constexpr DataType kAllTypes[] = {DataType::kF16, DataType::kBF16, DataType::kF32,
+                                         DataType::kF64, DataType::kI32,  DataType::kI64,
+                                         DataType::kU8};
+static_assert(std::size(kAllTypes) == kNumDataTypes);
 
 inline uint64_t mix(uint64_t x) {
   x += 0x9e3779b97f4a7c15ull;

@@ -27,10 +27,9 @@ namespace {
 using gpu_test::check;
 using gpu_test::DeviceBuffer;
 using testing::expected_allreduce;
+using testing::kAllTypes;
 using testing::make_input;
 
-constexpr DataType kAllTypes[] = {DataType::kF16, DataType::kBF16, DataType::kF32, DataType::kF64,
-                                  DataType::kI32, DataType::kI64,  DataType::kU8};
 constexpr ReduceOp kAllOps[] = {ReduceOp::kSum, ReduceOp::kAverage, ReduceOp::kMin,
                                 ReduceOp::kMax, ReduceOp::kProduct};
 constexpr size_t kSizes[] = {0, 1, 1009, 40013};  // 40013 is above the 64K threshold

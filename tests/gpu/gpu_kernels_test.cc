@@ -19,11 +19,10 @@ namespace {
 using gpu_test::check;
 using gpu_test::DeviceBuffer;
 using ops::nccl::PackEntry;
+using testing::kAllTypes;
 using testing::store;
 using testing::value;
 
-constexpr DataType kAllTypes[] = {DataType::kF16, DataType::kBF16, DataType::kF32, DataType::kF64,
-                                  DataType::kI32, DataType::kI64,  DataType::kU8};
 constexpr size_t kSizes[] = {0, 1, 1009, 8192, 20000, 3};
 
 bool floating(DataType t) {

@@ -16,10 +16,9 @@ namespace quorum {
 namespace {
 
 using ::quorum::testing::expected_allreduce;
+using ::quorum::testing::kAllTypes;
 using ::quorum::testing::make_input;
 
-constexpr DataType kAllTypes[] = {DataType::kF16, DataType::kBF16, DataType::kF32, DataType::kF64,
-                                  DataType::kI32, DataType::kI64,  DataType::kU8};
 constexpr ReduceOp kAllOps[] = {ReduceOp::kSum, ReduceOp::kAverage, ReduceOp::kMin,
                                 ReduceOp::kMax, ReduceOp::kProduct};
 // 0 elements, 1, a prime, and (with QUORUM_FUSION_THRESHOLD=64K set by meson) one larger than

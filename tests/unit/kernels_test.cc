@@ -14,12 +14,12 @@
 #include <vector>
 
 #include "ops/half.h"
+#include "tests/common/test_data.h"
 
 namespace quorum::ops {
 namespace {
 
-constexpr DataType kAllTypes[] = {DataType::kF16, DataType::kBF16, DataType::kF32, DataType::kF64,
-                                  DataType::kI32, DataType::kI64,  DataType::kU8};
+using ::quorum::testing::kAllTypes;
 
 std::vector<uint8_t> pack(DataType t, const std::vector<double>& v) {
   std::vector<uint8_t> b(v.size() * dtype_size(t));
