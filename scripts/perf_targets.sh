@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One pass over the speed targets of the README's performance section, 2 ranks, about 3 minutes:
-# 4 KiB latency and 16/64 MiB against raw MPI_Allreduce (three runs each), ResNet-50 with zero
+# One pass over the speed targets of the README's performance section, 2 ranks, about 4 minutes:
+# 4 KiB latency (the blocking quorum::allreduce, on the fast path; once more with it off) and
+# 16/64 MiB against raw MPI_Allreduce (three runs each), tiny-many with 20 ms of compute, ResNet-50 with zero
 # compute on shared memory and over TCP, interleaved (three runs each), and auto against every
 # fixed algorithm from 4 KiB to 64 MiB. Needs a build (scripts/build.sh).
 #   scripts/perf_targets.sh [build-dir]     (default: build)
@@ -16,6 +17,15 @@ for _ in 1 2 3; do
   mpiexec -n 2 "$bench" allreduce --sizes 4K --reps 300 2>&1 | rows
   mpiexec -n 2 "$bench" allreduce --sizes 16M,64M --reps 20 2>&1 | rows
 done
+echo "### 4 KiB with the fast path off (every round through rank 0), for comparison"
+QUORUM_FAST_PATH=0 mpiexec -n 2 "$bench" allreduce --sizes 4K --reps 300 2>&1 | rows
+echo "### tiny-many (500 small tensors), 20 ms compute: quorum / one MPI_Allreduce per tensor"
+for _ in 1 2 3; do
+  out=$(mpiexec -n 2 "$bench" train --model tiny-many --compute-ms 20 --steps 20 2>&1)
+  echo "$(awk '$1 == "quorum" {q = $2} $1 == "mpi-per-tensor" {p = $2; r = $6; pp = $7}
+    END {print "quorum", q, "ms, per-tensor", p, "ms, ratio", r, "paired", pp}' <<<"$out")" \
+    "$(grep -o 'per step: [0-9.]* plans ([0-9.]* on the fast path' <<<"$out")"
+done
 echo "### ResNet-50, zero compute: quorum / one MPI_Allreduce per tensor (median ratio, paired)"
 for _ in 1 2 3; do
   for net in shm tcp; do
@@ -23,7 +33,7 @@ for _ in 1 2 3; do
     out=$(mpiexec -n 2 "$bench" train --model resnet50 --compute-ms 0 --steps 10 2>&1)
     echo "$net $(awk '$1 == "quorum" {q = $2} $1 == "mpi-per-tensor" {p = $2; r = $6; pp = $7}
       END {print "quorum", q, "ms, per-tensor", p, "ms, ratio", r, "paired", pp}' <<<"$out")" \
-      "$(grep -o 'per step: [0-9.]* plans' <<<"$out")"
+      "$(grep -o 'per step: [0-9.]* plans ([0-9.]* on the fast path' <<<"$out")"
   done
 done
 unset UCX_TLS
