@@ -34,7 +34,7 @@ bool CoordinatorService::may_schedule(const std::vector<ScheduleEntry>& entries)
 
 void CoordinatorService::maybe_issue_schedule(PlanBatch& batch) {
   if (!options_.fast_path || live_ || policy_.mode() != SyncMode::kSync) return;
-  const std::optional<ScheduleLearner::Candidate>& step = steps_.candidate();
+  const ScheduleLearner::Candidate* step = steps_.candidate();
   if (!step || !may_schedule(step->entries)) return;
   live_ = ++schedule_version_;
   scheduled_ids_.clear();

@@ -5,8 +5,11 @@
 //   quorum-bench allreduce --sizes 4K,64M [--reps 20]       the sweep over a list of sizes
 //   quorum-bench train --model resnet50|bert-base|tiny-many [--steps N] [--compute-ms X] ...
 //   quorum-bench algos [--min 4K] [--max 4M] [--rounds 5]   auto against each fixed algorithm
+//   quorum-bench coordinator --ranks N [--tensors 161] [--steps 20] [--seed X] [--json [FILE]]
+//                                     rank 0's coordinator under N simulated ranks (no MPI)
 //
-// Run under mpiexec; rank 0 prints. --json FILE also writes the results as JSON (rank 0).
+// Run under mpiexec (coordinator: a plain process, dispatched before MPI starts); rank 0
+// prints. --json FILE also writes the results as JSON (rank 0).
 // Exit status: 0 verified, 1 a wrong element, a failed quorum call or an unwritable --json,
 // 2 bad usage.
 #include <mpi.h>
@@ -20,6 +23,7 @@
 
 #include "quorum/quorum.h"
 #include "tools/bench/algos.h"
+#include "tools/bench/coord_bench.h"
 #include "tools/bench/models.h"
 #include "tools/bench/mpi_types.h"
 #include "tools/bench/report.h"
@@ -311,7 +315,56 @@ int run(int argc, char** argv) {
   algos->add_option("--seed", aa.options.seed, "data seed")->capture_default_str();
   algos->add_option("--json", json_path, "also write the results as JSON");
 
+  CoordBenchArgs ca;
+  std::string coord_json;
+  CLI::App* coord = app.add_subcommand(
+      "coordinator",
+      "rank 0's real CoordinatorService under N simulated ranks, coordinator path vs fast path "
+      "(a plain process: no MPI, no mpiexec)");
+  coord->add_option("--ranks", ca.ranks, "simulated ranks")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  coord->add_option("--tensors", ca.tensors, "gradients per step (161: ResNet-50's list)")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  coord->add_option("--steps", ca.steps, "training steps")
+      ->check(CLI::Range(2, 1 << 20))
+      ->capture_default_str();
+  coord->add_option("--warmup", ca.warmup, "coordinator-path steps left out of the medians")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  coord->add_option("--seed", ca.sim.seed, "jitter and swaps")->capture_default_str();
+  coord->add_option("--step-ms", ca.sim.step_ms, "virtual step time")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  coord->add_option("--skew-us", ca.sim.skew_us, "each rank starts backward up to this late")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  coord->add_option("--swap", ca.sim.swap, "chance a rank swaps two close neighbours")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  coord->add_option("--swap-gap-us", ca.sim.swap_gap_us, "neighbours this close may swap")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  coord->add_flag("--swap-per-step", ca.sim.swap_per_step,
+                  "draw the swapped pairs afresh every step (default: once per rank)");
+  coord->add_option("--latency-us", ca.sim.latency_us, "one-way control-message latency")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  coord->add_option("--cycle-ms", ca.sim.cycle_ms, "QUORUM_CYCLE_TIME_MS")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  CLI::Option* coord_json_opt =
+      coord->add_option("--json", coord_json, "JSON instead of the table (or also, into FILE)")
+          ->expected(0, 1);
+
   CLI11_PARSE(app, argc, argv);
+
+  // A simulation: it never starts MPI, so it runs without mpiexec.
+  if (coord->parsed()) {
+    const bool to_stdout = coord_json_opt->count() > 0 && coord_json.empty();
+    return run_coordinator_bench(ca, to_stdout ? "-" : coord_json);
+  }
 
   // Everything the command line alone can refute, before MPI starts.
   SweepOptions so;
