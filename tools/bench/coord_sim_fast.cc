@@ -53,6 +53,7 @@ void Simulator::take_schedule(const coord::Schedule& s) {
     rk.schedule_seen = s.version;
     rk.samples.clear();
     rk.reported = 0;
+    rk.fast_steps = 0;
     rk.exit_sent = false;
   }
   if (fast_.step >= opt_.steps) {
@@ -177,9 +178,11 @@ void Simulator::on_agreement() {
       Rank& rk = ranks_[static_cast<size_t>(r)];
       if (!f.reports) continue;
       rk.samples.push_back({now(), now() - f.enter[static_cast<size_t>(r)]});
-      if (rk.samples.size() >= kSamplesPerReport) {
+      // Engine::watch_fast_agreement: every kSamplesPerReport-th fast step, at the rank's offset.
+      if ((++rk.fast_steps + static_cast<uint64_t>(r)) % kSamplesPerReport == 0) {
+        const size_t count = rk.samples.size();
         send(r, coord::FastReport{f.version, rk.reported, std::move(rk.samples)});
-        rk.reported += kSamplesPerReport;
+        rk.reported += count;
         rk.samples.clear();
       }
     }

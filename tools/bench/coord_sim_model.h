@@ -20,7 +20,7 @@
 namespace quorum::bench::sim {
 
 using coord::Clock;
-constexpr size_t kSamplesPerReport = 8;  // runtime/engine_fast.cc
+constexpr size_t kSamplesPerReport = 8;  // runtime/engine_fast.cc, as are the ranks' offsets
 constexpr int64_t kTickNs = 1'000'000'000;
 constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
 constexpr uint32_t kNoId = ~0u;
@@ -71,6 +71,7 @@ class Simulator {
     int64_t last_at_coord = 0;  // a connection delivers in order
     std::vector<coord::FastSample> samples;
     uint64_t reported = 0;
+    uint64_t fast_steps = 0;  // since the schedule was taken
     bool exit_sent = false;
   };
   // The schedule the ranks run, and where their agreements are.
