@@ -27,8 +27,9 @@ class Backend {
   virtual int rank() const = 0;
   virtual int size() const = 0;
 
-  // In-place allreduce of `count` elements of `t` (a wire dtype: not f16/bf16). Average is the
-  // sum divided by the rank count (ops::divide: integers truncate), bitwise alike on every rank.
+  // In-place allreduce of `count` elements of `t` (a wire dtype: f16/bf16 only for compressed
+  // plans, which a backend may run on ring or tree only). Average is the sum divided by the rank
+  // count (ops::divide: integers truncate), bitwise alike on every rank.
   virtual Status allreduce(void* buf, size_t count, DataType t, ReduceOp op,
                            Algorithm algorithm = Algorithm::kNative) = 0;
 

@@ -10,6 +10,9 @@
 namespace quorum::ops {
 namespace {
 
+// Elements per step of the kernels that widen through a scratch array, which then stays in L1.
+constexpr size_t kChunk = 256;
+
 template <typename T>
 void combine(T* acc, const T* in, size_t n, ReduceOp op) {
   switch (op) {
@@ -31,8 +34,6 @@ void combine(T* acc, const T* in, size_t n, ReduceOp op) {
 
 template <float (*ToFloat)(uint16_t), uint16_t (*FromFloat)(float)>
 void combine_half(uint16_t* acc, const uint16_t* in, size_t n, ReduceOp op) {
-  // Chunked so the float scratch stays in L1.
-  constexpr size_t kChunk = 256;
   float a[kChunk], b[kChunk];
   for (size_t base = 0; base < n; base += kChunk) {
     size_t m = std::min(kChunk, n - base);
@@ -97,7 +98,7 @@ void divide(void* buf, size_t count, DataType t, double divisor) {
     case DataType::kU8: return divide_typed(static_cast<uint8_t*>(buf), count, divisor);
     case DataType::kF16:
     case DataType::kBF16: {
-      // Not a wire dtype; handled for completeness through float.
+      // A wire dtype under compression: through float, rounded once.
       auto* p = static_cast<uint16_t*>(buf);
       bool f16 = t == DataType::kF16;
       for (size_t i = 0; i < count; ++i) {
@@ -109,11 +110,56 @@ void divide(void* buf, size_t count, DataType t, double divisor) {
   }
 }
 
-void cast(void* dst, DataType to, const void* src, DataType from, size_t count) {
-  if (to == from) {
-    if (dst != src) std::memcpy(dst, src, count * dtype_size(to));
-    return;
+namespace {
+
+// Elements [base, base + m) of a floating buffer of dtype `t`, widened to double (exact).
+void load_chunk(const void* src, DataType t, size_t base, size_t m, double* out) {
+  switch (t) {
+    case DataType::kF16: {
+      auto* s = static_cast<const uint16_t*>(src) + base;
+      for (size_t i = 0; i < m; ++i) out[i] = f16_to_float(s[i]);
+      return;
+    }
+    case DataType::kBF16: {
+      auto* s = static_cast<const uint16_t*>(src) + base;
+      for (size_t i = 0; i < m; ++i) out[i] = bf16_to_float(s[i]);
+      return;
+    }
+    case DataType::kF32: {
+      auto* s = static_cast<const float*>(src) + base;
+      for (size_t i = 0; i < m; ++i) out[i] = s[i];
+      return;
+    }
+    case DataType::kF64: std::memcpy(out, static_cast<const double*>(src) + base, m * 8); return;
+    default: std::abort();  // programmer error: only floating dtypes are cast
   }
+}
+
+// Rounds `in` into elements [base, base + m) of `dst` (dtype `t`). Halves round through f32.
+void store_chunk(const double* in, void* dst, DataType t, size_t base, size_t m) {
+  switch (t) {
+    case DataType::kF16: {
+      auto* d = static_cast<uint16_t*>(dst) + base;
+      for (size_t i = 0; i < m; ++i) d[i] = float_to_f16(static_cast<float>(in[i]));
+      return;
+    }
+    case DataType::kBF16: {
+      auto* d = static_cast<uint16_t*>(dst) + base;
+      for (size_t i = 0; i < m; ++i) d[i] = float_to_bf16(static_cast<float>(in[i]));
+      return;
+    }
+    case DataType::kF32: {
+      auto* d = static_cast<float*>(dst) + base;
+      for (size_t i = 0; i < m; ++i) d[i] = static_cast<float>(in[i]);
+      return;
+    }
+    case DataType::kF64: std::memcpy(static_cast<double*>(dst) + base, in, m * 8); return;
+    default: std::abort();
+  }
+}
+
+// The two casts every fused f16/bf16 tensor takes (f32 <-> half), as straight loops.
+bool cast_f32_half(void* dst, DataType to, const void* src, DataType from, size_t count) {
   if (to == DataType::kF32 && (from == DataType::kF16 || from == DataType::kBF16)) {
     auto* d = static_cast<float*>(dst);
     auto* s = static_cast<const uint16_t*>(src);
@@ -122,7 +168,7 @@ void cast(void* dst, DataType to, const void* src, DataType from, size_t count) 
     } else {
       for (size_t i = 0; i < count; ++i) d[i] = bf16_to_float(s[i]);
     }
-    return;
+    return true;
   }
   if (from == DataType::kF32 && (to == DataType::kF16 || to == DataType::kBF16)) {
     auto* d = static_cast<uint16_t*>(dst);
@@ -132,9 +178,55 @@ void cast(void* dst, DataType to, const void* src, DataType from, size_t count) 
     } else {
       for (size_t i = 0; i < count; ++i) d[i] = float_to_bf16(s[i]);
     }
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool is_floating(DataType t) {
+  return t == DataType::kF16 || t == DataType::kBF16 || t == DataType::kF32 ||
+         t == DataType::kF64;
+}
+
+DataType wire_dtype(DataType t, DataType compression) {
+  const bool compress = compression == DataType::kF16 || compression == DataType::kBF16;
+  return compress && is_floating(t) ? compression : wire_dtype(t);
+}
+
+void cast(void* dst, DataType to, const void* src, DataType from, size_t count) {
+  if (to == from) {
+    if (dst != src) std::memcpy(dst, src, count * dtype_size(to));
     return;
   }
-  std::abort();  // Programmer error: the wire casts above are the only ones the engine issues.
+  if (cast_f32_half(dst, to, src, from, count)) return;
+  if (!is_floating(to) || !is_floating(from)) std::abort();  // programmer error
+  double tmp[kChunk];
+  for (size_t base = 0; base < count; base += kChunk) {
+    size_t m = std::min(kChunk, count - base);
+    load_chunk(src, from, base, m, tmp);
+    store_chunk(tmp, dst, to, base, m);
+  }
+}
+
+void cast_with_feedback(void* dst, DataType to, const void* src, DataType from, void* residual,
+                        DataType residual_t, size_t count) {
+  double v[kChunk], r[kChunk], sent[kChunk];
+  for (size_t base = 0; base < count; base += kChunk) {
+    size_t m = std::min(kChunk, count - base);
+    load_chunk(src, from, base, m, v);
+    load_chunk(residual, residual_t, base, m, r);
+    for (size_t i = 0; i < m; ++i) v[i] += r[i];
+    // The sum in the residual's precision, as a framework adding the residual itself would.
+    if (residual_t == DataType::kF32) {
+      for (size_t i = 0; i < m; ++i) v[i] = static_cast<float>(v[i]);
+    }
+    store_chunk(v, dst, to, base, m);
+    load_chunk(dst, to, base, m, sent);
+    for (size_t i = 0; i < m; ++i) r[i] = v[i] - sent[i];
+    store_chunk(r, residual, residual_t, base, m);
+  }
 }
 
 }  // namespace quorum::ops

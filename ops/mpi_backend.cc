@@ -44,6 +44,10 @@ MPI_Datatype mpi_datatype(DataType t) {
   return MPI_DATATYPE_NULL;
 }
 
+MPI_Datatype transport_datatype(DataType t) {
+  return t == DataType::kF16 || t == DataType::kBF16 ? MPI_UINT16_T : mpi_datatype(t);
+}
+
 Status mpi_status(int err, std::string_view call) {
   if (err == MPI_SUCCESS) return Status::ok();
   char text[MPI_MAX_ERROR_STRING];
@@ -97,15 +101,17 @@ MpiBackend::MpiBackend(MPI_Comm comm) : comm_(comm) {
 
 Status MpiBackend::allreduce(void* buf, size_t count, DataType t, ReduceOp op,
                              Algorithm algorithm) {
-  MPI_Datatype type = mpi_datatype(t);
-  if (type == MPI_DATATYPE_NULL) {
-    return Status(StatusCode::kInternal, "MPI allreduce called with a non-wire dtype");
-  }
   if (algorithm == Algorithm::kRing) {
     return ring_allreduce(comm_, buf, count, t, op, [this] { progress(); });
   }
   if (algorithm == Algorithm::kTree) {
     return tree_allreduce(comm_, buf, count, t, op, [this] { progress(); });
+  }
+  MPI_Datatype type = mpi_datatype(t);
+  if (type == MPI_DATATYPE_NULL) {
+    return Status(StatusCode::kInvalidArgument,
+                  "MPI_Allreduce has no " + std::string(dtype_name(t)) +
+                      " arithmetic: run a ring or tree for it");
   }
   auto* bytes = static_cast<char*>(buf);
   size_t elem = dtype_size(t);

@@ -9,8 +9,13 @@
 
 namespace quorum::ops {
 
-// Maps a wire dtype to its MPI datatype; MPI_DATATYPE_NULL for f16/bf16.
+// Maps a dtype MPI can reduce to its MPI datatype; MPI_DATATYPE_NULL for f16/bf16, which MPI
+// has no arithmetic for.
 MPI_Datatype mpi_datatype(DataType t);
+
+// The datatype that moves elements of `t` unchanged between ranks: mpi_datatype(t), or a
+// 16-bit integer for f16/bf16 (which quorum's own kernels combine).
+MPI_Datatype transport_datatype(DataType t);
 
 // Waits for `request` without a blocking spin: polls, yields, then sleeps with a growing pause
 // (capped at tens of microseconds), calling `progress` between polls.
@@ -34,6 +39,7 @@ class MpiBackend final : public Backend {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
 
+  // f16/bf16 (compressed plans) run on ring or tree only: kNative returns kInvalidArgument.
   Status allreduce(void* buf, size_t count, DataType t, ReduceOp op,
                    Algorithm algorithm = Algorithm::kNative) override;
   Status broadcast(void* buf, size_t bytes, int root) override;

@@ -78,7 +78,7 @@ class Pipeline {
   Pipeline(MPI_Comm comm, DataType t, ReduceOp op, size_t segment_bytes,
            const std::function<void()>& progress)
       : comm_(comm),
-        type_(mpi_datatype(t)),
+        type_(transport_datatype(t)),
         t_(t),
         op_(op),
         elem_(dtype_size(t)),
@@ -158,10 +158,10 @@ class Pipeline {
   }
 };
 
-Status check_args(const void* buf, size_t count, DataType t, ReduceOp op, const char* who) {
-  if (mpi_datatype(t) == MPI_DATATYPE_NULL) {
+Status check_args(const void* buf, size_t count, DataType t, const char* who) {
+  if (transport_datatype(t) == MPI_DATATYPE_NULL) {
     return Status(StatusCode::kInvalidArgument,
-                  std::string(who) + " takes a wire dtype; got " + std::string(dtype_name(t)));
+                  std::string(who) + " cannot carry dtype " + std::string(dtype_name(t)));
   }
   if (buf == nullptr && count > 0) {
     return Status(StatusCode::kInvalidArgument, std::string(who) + ": null buffer");
@@ -181,7 +181,7 @@ Status comm_shape(MPI_Comm comm, int* rank, int* size) {
 
 Status ring_allreduce(MPI_Comm comm, void* buf, size_t count, DataType t, ReduceOp op,
                       const std::function<void()>& progress, size_t segment_bytes) {
-  QUORUM_RETURN_IF_ERROR(check_args(buf, count, t, op, "ring_allreduce"));
+  QUORUM_RETURN_IF_ERROR(check_args(buf, count, t, "ring_allreduce"));
   int rank = 0, size = 1;
   QUORUM_RETURN_IF_ERROR(comm_shape(comm, &rank, &size));
   if (size == 1 || count == 0) return Status::ok();
@@ -226,7 +226,7 @@ Status ring_allreduce(MPI_Comm comm, void* buf, size_t count, DataType t, Reduce
 
 Status tree_allreduce(MPI_Comm comm, void* buf, size_t count, DataType t, ReduceOp op,
                       const std::function<void()>& progress, size_t segment_bytes) {
-  QUORUM_RETURN_IF_ERROR(check_args(buf, count, t, op, "tree_allreduce"));
+  QUORUM_RETURN_IF_ERROR(check_args(buf, count, t, "tree_allreduce"));
   int rank = 0, size = 1;
   QUORUM_RETURN_IF_ERROR(comm_shape(comm, &rank, &size));
   if (size == 1 || count == 0) return Status::ok();

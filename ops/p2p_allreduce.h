@@ -6,8 +6,8 @@
 //   (and `segment_bytes`), in the same order relative to other calls on `comm`. One thread at a
 //   time per communicator.
 // - `buf` holds `count` elements of `t` on entry and the reduction over all ranks on return. `t`
-//   is a wire dtype (not f16/bf16); anything else returns kInvalidArgument without communicating.
-//   Average is the sum divided by the rank count (ops::divide).
+//   may be any dtype, f16/bf16 included (compressed plans: each combine widens to float, adds and
+//   rounds). Average is the sum divided by the rank count (ops::divide).
 // - The result is bitwise identical on every rank: each element is combined in one fixed order
 //   on one rank and copied to the others (ring), or both partners of an exchange apply the same
 //   operation with the lower rank's operand first (tree).

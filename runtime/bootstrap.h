@@ -1,5 +1,6 @@
 // Bootstrap of the control plane under mpiexec: rank 0 publishes where its coordinator listens
-// (host, port) and a random session token to every rank with one MPI_Bcast. A failure on rank 0
+// (host, port), a random session token and the data-path settings every rank must share to
+// every rank with one MPI_Bcast. A failure on rank 0
 // travels in the same broadcast, so every rank fails init together instead of hanging.
 #pragma once
 
@@ -17,6 +18,10 @@ struct Rendezvous {
   std::string root_host;  // rank 0's host name
   uint16_t port = 0;
   std::string token;
+  // Data-path settings every rank must share (a wire dtype that differed between ranks would
+  // corrupt or hang a collective): rank 0's QUORUM_COMPRESSION and QUORUM_COMPRESSION_FEEDBACK.
+  std::string compression = "none";
+  bool compression_feedback = false;
 };
 
 // 32 random bytes from the OS, hex-encoded.

@@ -105,6 +105,16 @@ constexpr const char* kAlgorithms[] = {"auto", "native", "ring", "tree"};
 constexpr const char* kCompressions[] = {"none", "fp16", "bf16"};
 constexpr const char* kSyncModes[] = {"sync", "bounded", "auto"};
 
+}  // namespace
+
+DataType compression_dtype(const Config& config) {
+  if (config.compression == "fp16") return DataType::kF16;
+  if (config.compression == "bf16") return DataType::kBF16;
+  return DataType::kF32;
+}
+
+namespace {
+
 bool set_log_subsystems(std::string_view text, Config& c) {
   return parse_subsystems(text, &c.log_subsystems);
 }
@@ -133,10 +143,19 @@ constexpr KnobSpec kKnobs[] = {
      "far.",
      set_word<&Config::algorithm, kAlgorithms>},
     {"QUORUM_COMPRESSION", nullptr, "enum", "none", "none|fp16|bf16",
-     "CUDA tensors (NCCL): floating-point allreduces travel as fp16 or bf16, cast in the pack "
-     "and unpack kernels (half the bytes of f32, lossy). none: f32/f64 travel as themselves and "
-     "f16/bf16 sum in f32. Host tensors are not affected. Rank 0's value decides for the job.",
+     "Floating-point allreduces travel as fp16 or bf16 (half the bytes of f32, lossy): cast "
+     "when packed, combined in f32 at each step and cast back when unpacked, on the host (MPI) "
+     "and on CUDA (NCCL) alike. Host plans of bounded rounds (which carry counts) and the "
+     "folds of flush() are not compressed; a compressed host plan runs as a ring where native "
+     "was chosen (MPI has no half arithmetic). none: f32/f64 travel as themselves and f16/bf16 "
+     "sum in f32. Rank 0's value decides for the job.",
      set_word<&Config::compression, kCompressions>},
+    {"QUORUM_COMPRESSION_FEEDBACK", nullptr, "int", "0", "0 .. 1",
+     "1: error feedback for host compression: what rounding to fp16/bf16 took off a tensor's "
+     "contribution is kept on its rank and added to that tensor's next one, so no part of a "
+     "gradient is lost for good. Sum/Average of host tensors only. Rank 0's value decides for "
+     "the job.",
+     set_int<&Config::compression_feedback, 0, 1>},
     {"QUORUM_SYNC_MODE", nullptr, "enum", "sync", "sync|bounded|auto",
      "sync: every round waits for every rank. bounded: a Sum/Average round runs once "
      "QUORUM_QUORUM ranks are in, late gradients join later rounds (at most QUORUM_STALENESS "

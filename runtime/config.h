@@ -28,7 +28,8 @@ struct Config {
   double shutdown_timeout_sec = 0;
   std::string algorithm = "auto";  // auto | native | ring | tree
   std::string sync_mode = "sync";  // sync | bounded | auto
-  std::string compression = "none";  // none | fp16 | bf16: the device (NCCL) path's wire dtype
+  std::string compression = "none";  // none | fp16 | bf16: floating tensors' wire dtype
+  int64_t compression_feedback = 0;  // 1: what compression rounds off joins the next round
   int64_t fast_path = 1;         // 1: learned steps run on the fast path (off rank 0)
   int64_t staleness = 2;
   int64_t cache_capacity = 4096;  // names with an id at the coordinator
@@ -45,6 +46,9 @@ struct Config {
   // while it creates ring/tree communicators and puts this value back afterwards.
   std::optional<std::string> nccl_algo;
 };
+
+// QUORUM_COMPRESSION as the dtype floating tensors travel in: kF16, kBF16, or kF32 for none.
+DataType compression_dtype(const Config& config);
 
 struct KnobSpec {
   const char* name;

@@ -118,6 +118,9 @@ class Engine {
     std::deque<Stored> stored;                      // results of rounds this rank missed
     std::vector<unsigned char> carry;               // late gradients, in the wire dtype
     int64_t carry_count = 0;
+    // QUORUM_COMPRESSION_FEEDBACK: what compression took off this rank's last contribution, in
+    // the uncompressed wire dtype (empty: nothing owed).
+    std::vector<unsigned char> residual;
   };
   // One tensor's part of an allreduce plan on this rank.
   struct Slot {
@@ -135,6 +138,10 @@ class Engine {
   void track_extra_bytes(int64_t delta);
   // Adds one late gradient (in the tensor's dtype) to `h`'s carry.
   void add_to_carry(TensorHistory& h, const void* gradient);
+  // Casts `elements` of `src` (dtype) into `dst` (a compressed wire dtype), with error feedback
+  // through `h`'s residual when QUORUM_COMPRESSION_FEEDBACK is on and `h` is not null.
+  void pack_compressed(TensorHistory* h, void* dst, DataType wire, const void* src, DataType dtype,
+                       size_t elements);
   // A plan's host allreduce, counted by algorithm (Stats) when it succeeds.
   Status plan_allreduce(void* buf, size_t count, DataType wire, ReduceOp op,
                         ops::Algorithm algorithm);
@@ -272,7 +279,7 @@ class Engine {
     void* carry = nullptr;     // late gradients in the accumulate dtype
     int64_t carry_count = 0;
   };
-  Status device_ready();  // hooks the backend; agrees on rank 0's compression (collective)
+  Status device_ready();  // hooks the backend; agrees whether every rank can use CUDA (collective)
   Status run_allreduce_device(const coord::Plan& plan, std::vector<Slot>& slots);
   Status run_broadcast_device(const coord::Plan& plan, PendingRequest& entry);
   Status run_allgather_device(const coord::Plan& plan, PendingRequest& entry);
@@ -289,7 +296,9 @@ class Engine {
   int plan_device(int wanted);
   bool device_hooked_ = false;
   bool device_quiet_ = false;  // no readiness sent while a late request is answered
-  std::optional<DataType> compression_;  // rank 0's QUORUM_COMPRESSION, once agreed
+  // QUORUM_COMPRESSION as a dtype (kF32: none); rank 0's value, which init hands every rank.
+  const DataType compression_ = compression_dtype(opt_.config);
+  bool device_probed_ = false;  // every rank's CUDA was checked (device_error_ says how it went)
   Status device_error_;  // set when some rank cannot use CUDA: every CUDA plan fails with it
   int device_ordinal_ = -1;  // plan_device(), once chosen
   std::unordered_map<std::string, DeviceHistory> device_history_;

@@ -120,13 +120,31 @@ Status Engine::plan_allreduce(void* buf, size_t count, DataType wire, ReduceOp o
   return s;
 }
 
+void Engine::pack_compressed(TensorHistory* h, void* dst, DataType wire, const void* src,
+                             DataType dtype, size_t elements) {
+  if (!opt_.config.compression_feedback || !h) {
+    ops::cast(dst, wire, src, dtype, elements);
+    return;
+  }
+  const DataType acc = ops::wire_dtype(dtype);
+  const size_t bytes = elements * dtype_size(acc);
+  if (h->residual.size() != bytes) {  // the first round, or the tensor changed size: owe nothing
+    track_extra_bytes(static_cast<int64_t>(bytes) - static_cast<int64_t>(h->residual.size()));
+    h->residual.assign(bytes, 0);
+  }
+  ops::cast_with_feedback(dst, wire, src, dtype, h->residual.data(), acc, elements);
+}
+
 Status Engine::run_allreduce(const coord::Plan& plan, std::vector<Slot>& slots) {
   const DataType dtype = plan.dtype;
-  const DataType wire = ops::wire_dtype(dtype);
+  const bool counted = plan.counted;
+  // Compression applies to plain rounds: a counted one keeps full precision for its counts and
+  // for the carries that join it.
+  const DataType wire = counted ? ops::wire_dtype(dtype) : ops::wire_dtype(dtype, compression_);
+  const bool compressed = wire != ops::wire_dtype(dtype);
   const size_t esize = dtype_size(wire);
   size_t total = 0;
   for (const Slot& s : slots) total += s.elements;
-  const bool counted = plan.counted;
   // A plain Average divides by the rank count inside the backend (a ring divides only the block
   // each rank completed); a counted one is a Sum here, divided by each part's count below.
   const ReduceOp op = plan.op == ReduceOp::kAverage && counted ? ReduceOp::kSum : plan.op;
@@ -163,7 +181,11 @@ Status Engine::run_allreduce(const coord::Plan& plan, std::vector<Slot>& slots) 
       if (s.missing) {
         std::memset(dst, 0, s.elements * esize);  // stands in with zeros
       } else {
-        if (s.elements) ops::cast(dst, wire, s.request->input.data, dtype, s.elements);
+        if (s.elements && compressed) {
+          pack_compressed(s.history, dst, wire, s.request->input.data, dtype, s.elements);
+        } else if (s.elements) {
+          ops::cast(dst, wire, s.request->input.data, dtype, s.elements);
+        }
         count = 1;
         TensorHistory* h = s.history;
         if (counted && h && h->carry_count > 0) {  // late gradients join this contribution
@@ -188,7 +210,9 @@ Status Engine::run_allreduce(const coord::Plan& plan, std::vector<Slot>& slots) 
   }
   Status status;
   if (n > 0) {
-    const auto algorithm = static_cast<ops::Algorithm>(plan.algorithm);
+    auto algorithm = static_cast<ops::Algorithm>(plan.algorithm);
+    // MPI has no half arithmetic: a compressed plan that was to run natively runs as a ring.
+    if (compressed && algorithm == ops::Algorithm::kNative) algorithm = ops::Algorithm::kRing;
     int64_t t0 = Timeline::now_ns();
     timed(plan, n * esize, requests, [&] { return plan_allreduce(buf, n, wire, op, algorithm); },
           &status);

@@ -7,7 +7,7 @@
 // accumulate in a device carry that joins the next contribution or a fold at flush().
 //
 // Every rank reaches these functions for the same plans in the same order, so the collective
-// set-up steps inside them (agreeing on the compression, creating communicators) are
+// set-up steps inside them (checking every rank can use CUDA, creating communicators) are
 // collectives too. One CUDA device per rank: the device of its first device plan (the plan's
 // first tensor); a tensor on another device is a local error, and the rank takes part anyway.
 //
@@ -37,12 +37,6 @@ Status on_other_device(int tensor_ordinal, int plan_ordinal) {
                     ": quorum uses one CUDA device per rank");
 }
 
-int32_t compression_code(const std::string& knob) {
-  if (knob == "fp16") return static_cast<int32_t>(DataType::kF16);
-  if (knob == "bf16") return static_cast<int32_t>(DataType::kBF16);
-  return static_cast<int32_t>(DataType::kF32);
-}
-
 }  // namespace
 
 Status Engine::device_ready() {
@@ -65,19 +59,15 @@ Status Engine::device_ready() {
         [this] { return broken_.empty() ? lost_reason_ : broken_; });
     device_hooked_ = true;
   }
-  if (!compression_) {
-    // Every rank's first CUDA plan is the same plan, so these two MPI collectives line up.
-    // First: can every rank use CUDA? If one cannot, all fail the same way (instead of the others
-    // waiting for it inside NCCL), now and for every later CUDA plan.
+  if (!device_probed_) {
+    // Every rank's first CUDA plan is the same plan, so this MPI collective lines up: can every
+    // rank use CUDA? If one cannot, all fail the same way (instead of the others waiting for it
+    // inside NCCL), now and for every later CUDA plan. (The compression is rank 0's since init.)
     Status mine = opt_.device_backend->probe();
     int32_t ok = mine.is_ok() ? 1 : 0;
     QUORUM_RETURN_IF_ERROR(
         opt_.host_backend->allreduce(&ok, 1, DataType::kI32, ReduceOp::kMin));
-    // Second: rank 0's QUORUM_COMPRESSION decides for the job (a wire dtype that differed
-    // between ranks would corrupt or hang the collective).
-    int32_t code = compression_code(opt_.config.compression);
-    QUORUM_RETURN_IF_ERROR(opt_.host_backend->broadcast(&code, sizeof(code), 0));
-    compression_ = static_cast<DataType>(code);
+    device_probed_ = true;
     if (!ok) {
       device_error_ = mine.is_ok() ? Status(StatusCode::kFailedPrecondition,
                                             "CUDA is not usable on another rank (see its log)")
@@ -156,7 +146,7 @@ Status Engine::run_allreduce_device(const coord::Plan& plan, std::vector<Slot>& 
   ops::DeviceAllreduce job;
   job.device = ordinal;
   job.dtype = dtype;
-  job.wire = ops::device_wire_dtype_for(dtype, *compression_);
+  job.wire = ops::device_wire_dtype_for(dtype, compression_);
   job.op = plan.op;
   job.algorithm = static_cast<ops::Algorithm>(plan.algorithm);
   job.counted = counted;
@@ -332,7 +322,7 @@ Status Engine::run_fold_device(const coord::Plan& plan) {
   ops::DeviceAllreduce job;
   job.device = h.device;
   job.dtype = plan.dtype;
-  job.wire = ops::device_wire_dtype_for(plan.dtype, *compression_);
+  job.wire = ops::device_wire_dtype_for(plan.dtype, compression_);
   job.op = plan.op;
   job.algorithm = static_cast<ops::Algorithm>(plan.algorithm);
   job.counted = true;

@@ -165,6 +165,8 @@ Status Runtime::start_coordinator() {
     if (config_.algorithm == "ring") so.algorithm = ops::Algorithm::kRing;
     if (config_.algorithm == "tree") so.algorithm = ops::Algorithm::kTree;
     mine.token = make_session_token();
+    mine.compression = config_.compression;
+    mine.compression_feedback = config_.compression_feedback != 0;
     server_ = std::make_unique<coord::CoordinatorServer>(
         io_, so, mine.token, [](const std::string& m) { QLOG(kWarn, kCoord) << m; });
     std::string bind_address;
@@ -176,11 +178,25 @@ Status Runtime::start_coordinator() {
     mine.port = server_->port();
   }
   QUORUM_RETURN_IF_ERROR(exchange_rendezvous(comm_, mine, root_status, &rendezvous_));
+  adopt_root_settings();
   if (server_) {  // the coordinator's own thread, so it answers while rank 0 computes
     work_.emplace(io_.get_executor());
     io_thread_ = std::thread([this] { io_.run(); });
   }
   return Status::ok();
+}
+
+void Runtime::adopt_root_settings() {
+  const Rendezvous& rv = rendezvous_;
+  if (config_.compression != rv.compression ||
+      (config_.compression_feedback != 0) != rv.compression_feedback) {
+    QLOG(kWarn, kConfig) << "QUORUM_COMPRESSION=" << config_.compression
+                         << " QUORUM_COMPRESSION_FEEDBACK=" << config_.compression_feedback
+                         << " on this rank, but rank 0's " << rv.compression << " and "
+                         << (rv.compression_feedback ? 1 : 0) << " decide for the job";
+  }
+  config_.compression = rv.compression;
+  config_.compression_feedback = rv.compression_feedback ? 1 : 0;
 }
 
 Status Runtime::connect() {

@@ -74,6 +74,8 @@ class Runtime {
   Status start_mpi(int* mpi_rank);
   Status check_config();
   Status start_coordinator();
+  // Takes rank 0's data-path settings from the rendezvous (warning where this rank's differ).
+  void adopt_root_settings();
   Status connect();
   Status start_backends();
   void start_engine();

@@ -5,21 +5,12 @@
 #include "ops/kernels.h"
 
 namespace quorum::ops {
-namespace {
-
-bool floating(DataType t) {
-  return t == DataType::kF16 || t == DataType::kBF16 || t == DataType::kF32 ||
-         t == DataType::kF64;
-}
-
-}  // namespace
 
 DataType device_accumulate_dtype(DataType t) { return wire_dtype(t); }  // as on the host
 
+// The same rule as on the host.
 DataType device_wire_dtype_for(DataType t, DataType compression) {
-  if (!floating(t)) return t;
-  if (compression == DataType::kF16 || compression == DataType::kBF16) return compression;
-  return device_accumulate_dtype(t);
+  return wire_dtype(t, compression);
 }
 
 }  // namespace quorum::ops

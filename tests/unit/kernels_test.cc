@@ -189,6 +189,101 @@ TEST(Kernels, WireDtypeAndCasts) {
   EXPECT_EQ(copy, d);
 }
 
+TEST(Kernels, CompressedWireDtypes) {
+  for (DataType half : {DataType::kF16, DataType::kBF16}) {
+    for (DataType t : {DataType::kF16, DataType::kBF16, DataType::kF32, DataType::kF64}) {
+      EXPECT_EQ(wire_dtype(t, half), half) << dtype_name(t);
+    }
+    for (DataType t : {DataType::kI32, DataType::kI64, DataType::kU8}) {
+      EXPECT_EQ(wire_dtype(t, half), t) << dtype_name(t);
+    }
+  }
+  for (DataType t : kAllTypes) EXPECT_EQ(wire_dtype(t, DataType::kF32), wire_dtype(t));
+}
+
+TEST(Kernels, CastsBetweenEveryFloatingPair) {
+  // 1000 values across chunk boundaries; each cast must equal the rounding through float that
+  // half.h defines (f64 goes to a half through f32), and f64 -> f32 the C++ conversion.
+  std::mt19937 gen(7);
+  std::uniform_real_distribution<double> dist(-70000.0, 70000.0);
+  std::vector<double> d(1000);
+  for (double& x : d) x = dist(gen);
+  d[0] = 0.0;
+  d[1] = -0.0;
+  d[2] = 1e-7;  // a subnormal in f16
+  for (DataType half : {DataType::kF16, DataType::kBF16}) {
+    SCOPED_TRACE(dtype_name(half));
+    const bool f16 = half == DataType::kF16;
+    std::vector<uint16_t> h(d.size());
+    cast(h.data(), half, d.data(), DataType::kF64, d.size());
+    std::vector<double> back(d.size());
+    cast(back.data(), DataType::kF64, h.data(), half, h.size());
+    for (size_t i = 0; i < d.size(); ++i) {
+      float f = static_cast<float>(d[i]);
+      uint16_t want = f16 ? float_to_f16(f) : float_to_bf16(f);
+      ASSERT_EQ(h[i], want) << i;
+      ASSERT_EQ(back[i], static_cast<double>(f16 ? f16_to_float(want) : bf16_to_float(want)));
+    }
+    // Half to the other half: through float.
+    DataType other = f16 ? DataType::kBF16 : DataType::kF16;
+    std::vector<uint16_t> o(h.size());
+    cast(o.data(), other, h.data(), half, h.size());
+    for (size_t i = 0; i < h.size(); ++i) {
+      float v = f16 ? f16_to_float(h[i]) : bf16_to_float(h[i]);
+      ASSERT_EQ(o[i], f16 ? float_to_bf16(v) : float_to_f16(v)) << i;
+    }
+  }
+  std::vector<float> f(d.size());
+  cast(f.data(), DataType::kF32, d.data(), DataType::kF64, d.size());
+  for (size_t i = 0; i < d.size(); ++i) ASSERT_EQ(f[i], static_cast<float>(d[i])) << i;
+}
+
+TEST(Kernels, FeedbackResidualIsWhatRoundingTookOff) {
+  for (DataType half : {DataType::kF16, DataType::kBF16}) {
+    SCOPED_TRACE(dtype_name(half));
+    const bool f16 = half == DataType::kF16;
+    auto widen = [&](uint16_t b) { return f16 ? f16_to_float(b) : bf16_to_float(b); };
+    // One round: dst is (src + residual) rounded, the new residual the difference, in f32.
+    std::vector<float> src = {1.0f / 3.0f, -2.7182817f, 1000.1f, 0.0f, 1e-3f};
+    std::vector<float> residual = {0.0f, 1e-4f, -0.05f, 0.25f, 0.0f};
+    std::vector<uint16_t> dst(src.size());
+    std::vector<float> before = residual;
+    cast_with_feedback(dst.data(), half, src.data(), DataType::kF32, residual.data(),
+                       DataType::kF32, src.size());
+    for (size_t i = 0; i < src.size(); ++i) {
+      float v = src[i] + before[i];
+      ASSERT_EQ(dst[i], f16 ? float_to_f16(v) : float_to_bf16(v)) << i;
+      ASSERT_EQ(residual[i], v - widen(dst[i])) << i;
+    }
+    // Over many rounds of the same gradient the values sent add up to what was given, less the
+    // last residual (which stays below half a unit in the last place of the gradient).
+    constexpr int kRounds = 1000;
+    std::vector<float> g(700), r(700, 0.0f);
+    for (size_t i = 0; i < g.size(); ++i) g[i] = 0.1f + static_cast<float>(i) * 1e-3f;
+    std::vector<double> sent(g.size(), 0.0);
+    std::vector<uint16_t> out(g.size());
+    for (int k = 0; k < kRounds; ++k) {
+      cast_with_feedback(out.data(), half, g.data(), DataType::kF32, r.data(), DataType::kF32,
+                         g.size());
+      for (size_t i = 0; i < g.size(); ++i) sent[i] += widen(out[i]);
+    }
+    for (size_t i = 0; i < g.size(); ++i) {
+      const double given = static_cast<double>(g[i]) * kRounds;
+      ASSERT_NEAR(sent[i] + r[i], given, given * 1e-5) << i;  // f32 sums' own rounding
+      ASSERT_LE(std::abs(r[i]), (f16 ? 0x1p-11 : 0x1p-8)) << i;
+    }
+  }
+  // An f64 tensor keeps its residual in f64.
+  std::vector<double> d = {0.1, 1.0 / 3.0};
+  std::vector<double> rd = {0.0, 0.0};
+  std::vector<uint16_t> h(2);
+  cast_with_feedback(h.data(), DataType::kF16, d.data(), DataType::kF64, rd.data(),
+                     DataType::kF64, 2);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(rd[i], d[i] - static_cast<double>(f16_to_float(h[i])));
+  }
+}
+
 // Every f16 bit pattern decodes to the value the IEEE definition gives and encodes back to the
 // same bits; NaNs stay NaN with their sign.
 TEST(Half, F16EveryBitPatternRoundTrips) {
