@@ -161,6 +161,7 @@ void CoordinatorServer::on_message(int rank, Message m) {
           std::to_string(m.index()) + ")");
     if (auto c = by_rank_[static_cast<size_t>(rank)]) c->close("protocol violation");
   }
+  waiting_.store(service_.waiting_fraction(), std::memory_order_relaxed);
 }
 
 void CoordinatorServer::dispatch(std::vector<Outgoing> out) {

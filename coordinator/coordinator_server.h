@@ -33,6 +33,9 @@ class CoordinatorServer {
   // True once every rank has said goodbye or dropped.
   bool finished() const { return finished_.load(); }
 
+  // The sync policy's straggler waiting share of step time, as of the last message; any thread.
+  double waiting_fraction() const { return waiting_.load(std::memory_order_relaxed); }
+
   // Closes the acceptor and every connection (io thread).
   void stop();
 
@@ -68,6 +71,7 @@ class CoordinatorServer {
   };
   std::deque<Anonymous> awaiting_hello_;  // oldest first, at most max(4, 2 x size)
   std::atomic<bool> finished_{false};
+  std::atomic<double> waiting_{0.0};
   bool stopping_ = false;
 };
 

@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "coordinator/fusion_planner.h"
+#include "coordinator/reserved_names.h"
 
 namespace quorum::coord {
 
@@ -138,7 +139,8 @@ void CoordinatorService::round_done(RoundOutcome outcome) {
   t.counted = counted;
   const TensorRequest& req = t.request;
   if (req.kind == CollectiveKind::kAllreduce &&
-      (req.op == ReduceOp::kSum || req.op == ReduceOp::kAverage)) {
+      (req.op == ReduceOp::kSum || req.op == ReduceOp::kAverage) &&
+      !is_parameter_name(names_[t.id])) {  // parameter averaging is always synchronous
     ts.boundable = true;
     if (!pilot_) pilot_ = t.id;
   }

@@ -97,6 +97,8 @@ class CoordinatorService {
   const BucketLearner& learner() const { return learner_; }
   const CostModel& cost_model() const { return model_; }
   SyncMode mode() const { return policy_.mode(); }
+  // The sync policy's straggler waiting share of step time over its window.
+  double waiting_fraction() const { return policy_.waiting_fraction(); }
   void set_bucket_bytes(size_t bytes);
 
   // A timed collective (from rank 0's engine): refits the model and, when allowed, retargets

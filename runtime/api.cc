@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "quorum/quorum.h"
+#include "coordinator/reserved_names.h"
 #include "runtime/runtime.h"
 
 namespace quorum {
@@ -194,7 +195,32 @@ Status flush(FoldCallback on_folded) {
 
 Stats stats() {
   auto rt = current();
-  return rt ? rt->engine().stats() : Stats{};
+  return rt ? rt->stats() : Stats{};
+}
+
+StepPlan begin_step() {
+  auto rt = current();
+  return rt ? rt->step_control().begin() : StepPlan{};
+}
+
+Status average_parameters(const std::vector<NamedTensor>& parameters) {
+  auto rt = current();
+  if (!rt) {
+    return Status(StatusCode::kFailedPrecondition, "average_parameters: quorum is not initialised");
+  }
+  std::vector<Handle> handles;
+  handles.reserve(parameters.size());
+  for (const NamedTensor& p : parameters) {
+    handles.push_back(enqueue_allreduce(std::string(kParameterPrefix) + p.name, p.tensor,
+                                        p.tensor, ReduceOp::kAverage));
+  }
+  Status first;
+  for (Handle& h : handles) {
+    Status s = wait(h);
+    if (!s.is_ok() && first.is_ok()) first = Status(s.code(), "average_parameters: " + s.message());
+  }
+  if (first.is_ok()) rt->step_control().averaged();
+  return first;
 }
 
 }  // namespace quorum

@@ -18,8 +18,7 @@ struct Wire {
   char token[80];
   char root_host[256];
   char error[512];
-  char compression[16];
-  int32_t compression_feedback;
+  char job_settings[1024];
 };
 
 }  // namespace
@@ -101,8 +100,7 @@ Status exchange_rendezvous(MPI_Comm comm, const Rendezvous& mine, const Status& 
     std::strncpy(w.token, mine.token.c_str(), sizeof(w.token) - 1);
     std::strncpy(w.root_host, this_host().c_str(), sizeof(w.root_host) - 1);
     std::strncpy(w.error, root_status.message().c_str(), sizeof(w.error) - 1);
-    std::strncpy(w.compression, mine.compression.c_str(), sizeof(w.compression) - 1);
-    w.compression_feedback = mine.compression_feedback ? 1 : 0;
+    std::strncpy(w.job_settings, mine.job_settings.c_str(), sizeof(w.job_settings) - 1);
   }
   int err = MPI_Bcast(&w, sizeof(w), MPI_BYTE, 0, comm);
   if (err != MPI_SUCCESS) {
@@ -116,8 +114,7 @@ Status exchange_rendezvous(MPI_Comm comm, const Rendezvous& mine, const Status& 
   out->port = w.port;
   out->token = w.token;
   out->root_host = w.root_host;
-  out->compression = w.compression;
-  out->compression_feedback = w.compression_feedback != 0;
+  out->job_settings = w.job_settings;
   return Status::ok();
 }
 

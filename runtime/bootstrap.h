@@ -18,10 +18,8 @@ struct Rendezvous {
   std::string root_host;  // rank 0's host name
   uint16_t port = 0;
   std::string token;
-  // Data-path settings every rank must share (a wire dtype that differed between ranks would
-  // corrupt or hang a collective): rank 0's QUORUM_COMPRESSION and QUORUM_COMPRESSION_FEEDBACK.
-  std::string compression = "none";
-  bool compression_feedback = false;
+  // Rank 0's job-wide settings, as job_settings_text() writes them (runtime/config.h).
+  std::string job_settings;
 };
 
 // 32 random bytes from the OS, hex-encoded.

@@ -103,9 +103,19 @@ bool set_word(std::string_view text, Config& c) {
 
 constexpr const char* kAlgorithms[] = {"auto", "native", "ring", "tree"};
 constexpr const char* kCompressions[] = {"none", "fp16", "bf16"};
-constexpr const char* kSyncModes[] = {"sync", "bounded", "auto"};
+constexpr const char* kSyncModes[] = {"sync", "bounded", "periodic", "auto"};
 
 }  // namespace
+
+std::string job_settings_text(const Config& c) {
+  std::string t;
+  t += "QUORUM_COMPRESSION=" + c.compression + "\n";
+  t += "QUORUM_COMPRESSION_FEEDBACK=" + std::to_string(c.compression_feedback) + "\n";
+  t += "QUORUM_SYNC_MODE=" + c.sync_mode + "\n";
+  t += "QUORUM_AVERAGE_PERIOD=" + std::to_string(c.average_period) + "\n";
+  t += "QUORUM_AVERAGE_WARMUP=" + std::to_string(c.average_warmup) + "\n";
+  return t;
+}
 
 DataType compression_dtype(const Config& config) {
   if (config.compression == "fp16") return DataType::kF16;
@@ -156,12 +166,26 @@ constexpr KnobSpec kKnobs[] = {
      "gradient is lost for good. Sum/Average of host tensors only. Rank 0's value decides for "
      "the job.",
      set_int<&Config::compression_feedback, 0, 1>},
-    {"QUORUM_SYNC_MODE", nullptr, "enum", "sync", "sync|bounded|auto",
+    {"QUORUM_SYNC_MODE", nullptr, "enum", "sync", "sync|bounded|periodic|auto",
      "sync: every round waits for every rank. bounded: a Sum/Average round runs once "
      "QUORUM_QUORUM ranks are in, late gradients join later rounds (at most QUORUM_STALENESS "
-     "rounds late). auto: rank 0 switches between them from observed waiting. Rank 0's value "
+     "rounds late). periodic (local SGD): after QUORUM_AVERAGE_WARMUP sync steps each rank "
+     "applies its own gradients and the parameters are averaged every QUORUM_AVERAGE_PERIOD "
+     "steps (the framework asks quorum::begin_step() what each step does). auto: rank 0 picks "
+     "among the three from observed straggler waiting and communication share. Rank 0's value "
      "decides for the job.",
      set_word<&Config::sync_mode, kSyncModes>},
+    {"QUORUM_AVERAGE_PERIOD", nullptr, "steps", "8", "1 .. 100000",
+     "periodic: steps between parameter averagings (each a segment whose mode auto decides).",
+     set_int<&Config::average_period, 1, 100000>},
+    {"QUORUM_AVERAGE_WARMUP", nullptr, "steps", "0", "0 .. 1000000000",
+     "periodic and auto: steps of plain gradient allreduce before the first local step.",
+     set_int<&Config::average_warmup, 0, 1000000000>},
+    {"QUORUM_PERIODIC_ENTER", nullptr, "fraction", "0.30", "0 .. 1",
+     "auto: switch to periodic when communication, less the time spent waiting for "
+     "stragglers, exceeds this share of step time (and stragglers stay below "
+     "QUORUM_ASYNC_ENTER).",
+     set_double<&Config::periodic_enter, 0, 1>},
     {"QUORUM_FAST_PATH", nullptr, "int", "1", "0 .. 1",
      "1 (default): once a step's plans have repeated, rank 0 hands every rank that schedule "
      "and the ranks agree on readiness among themselves (one tiny allreduce per group of ready "
@@ -242,6 +266,33 @@ EnvLookup process_env() {
     if (!v) return std::nullopt;
     return std::string(v);
   };
+}
+
+Status apply_job_settings(const std::string& text, Config* config,
+                          std::vector<std::string>* differing) {
+  const std::string before = job_settings_text(*config);
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = text.substr(start, end - start);
+    start = end + 1;
+    const size_t eq = line.find('=');
+    const KnobSpec* spec = nullptr;
+    for (const KnobSpec& k : knobs()) {
+      if (eq != std::string::npos && line.compare(0, eq, k.name) == 0 &&
+          std::string_view(k.name).size() == eq) {
+        spec = &k;
+      }
+    }
+    if (!spec || !spec->apply(std::string_view(line).substr(eq + 1), *config)) {
+      return Status(StatusCode::kInternal, "rank 0's job setting '" + line + "' is not valid here");
+    }
+    if (before.find(line + "\n") == std::string::npos && differing) {
+      differing->push_back(line.substr(0, eq));
+    }
+  }
+  return Status::ok();
 }
 
 Status load_config(const EnvLookup& env, Config* out, std::vector<KnobSetting>* settings) {

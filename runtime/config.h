@@ -27,7 +27,10 @@ struct Config {
   double connect_timeout_sec = 0;
   double shutdown_timeout_sec = 0;
   std::string algorithm = "auto";  // auto | native | ring | tree
-  std::string sync_mode = "sync";  // sync | bounded | auto
+  std::string sync_mode = "sync";  // sync | bounded | periodic | auto
+  int64_t average_period = 8;      // periodic: steps between parameter averagings
+  int64_t average_warmup = 0;      // periodic/auto: sync steps before the first local one
+  double periodic_enter = 0.30;    // auto: communication share that switches to periodic
   std::string compression = "none";  // none | fp16 | bf16: floating tensors' wire dtype
   int64_t compression_feedback = 0;  // 1: what compression rounds off joins the next round
   int64_t fast_path = 1;         // 1: learned steps run on the fast path (off rank 0)
@@ -46,6 +49,15 @@ struct Config {
   // while it creates ring/tree communicators and puts this value back afterwards.
   std::optional<std::string> nccl_algo;
 };
+
+// The knobs of the data path that every rank must share (rank 0's values decide): a wire dtype
+// or a step schedule that differed between ranks would corrupt or hang a collective.
+// job_settings_text() writes them as "NAME=VALUE" lines; apply_job_settings() reads such text
+// (rank 0's) into `config` with the registry's own parsers and names, in `differing`, each knob
+// whose value on this rank was different. An unparsable line is an error naming it.
+std::string job_settings_text(const Config& config);
+Status apply_job_settings(const std::string& text, Config* config,
+                          std::vector<std::string>* differing);
 
 // QUORUM_COMPRESSION as the dtype floating tensors travel in: kF16, kBF16, or kF32 for none.
 DataType compression_dtype(const Config& config);

@@ -1,8 +1,10 @@
 // The engine's allreduce data path: packing into the fusion buffer (with count slots when a
 // plan is counted), standing in with zeros for rounds this rank missed, carries of late
 // gradients, stored results, folds at flush(), and unpacking.
+#include <algorithm>
 #include <cstring>
 
+#include "coordinator/reserved_names.h"
 #include "ops/kernels.h"
 #include "runtime/engine.h"
 #include "runtime/logging.h"
@@ -138,9 +140,12 @@ void Engine::pack_compressed(TensorHistory* h, void* dst, DataType wire, const v
 Status Engine::run_allreduce(const coord::Plan& plan, std::vector<Slot>& slots) {
   const DataType dtype = plan.dtype;
   const bool counted = plan.counted;
-  // Compression applies to plain rounds: a counted one keeps full precision for its counts and
-  // for the carries that join it.
-  const DataType wire = counted ? ops::wire_dtype(dtype) : ops::wire_dtype(dtype, compression_);
+  // Compression applies to plain rounds of gradients: a counted one keeps full precision for
+  // its counts and the carries that join it, and parameters being averaged stay exact.
+  const bool exact = counted || std::any_of(slots.begin(), slots.end(), [](const Slot& s) {
+                       return is_parameter_name(s.name);
+                     });
+  const DataType wire = exact ? ops::wire_dtype(dtype) : ops::wire_dtype(dtype, compression_);
   const bool compressed = wire != ops::wire_dtype(dtype);
   const size_t esize = dtype_size(wire);
   size_t total = 0;

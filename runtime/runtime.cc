@@ -69,6 +69,7 @@ Status Runtime::create(std::unique_ptr<Runtime>* out, int* mpi_rank,
   QUORUM_RETURN_IF_ERROR(after(InitStage::kMpi));
   MPI_Comm_dup(MPI_COMM_WORLD, &rt->comm_);
   MPI_Comm_set_errhandler(rt->comm_, MPI_ERRORS_RETURN);
+  MPI_Comm_dup(MPI_COMM_WORLD, &rt->step_comm_);
   QUORUM_RETURN_IF_ERROR(after(InitStage::kCommunicator));
   QUORUM_RETURN_IF_ERROR(all_ok(rt->comm_, rt->check_config()));
   QUORUM_RETURN_IF_ERROR(after(InitStage::kConfig));
@@ -165,8 +166,7 @@ Status Runtime::start_coordinator() {
     if (config_.algorithm == "ring") so.algorithm = ops::Algorithm::kRing;
     if (config_.algorithm == "tree") so.algorithm = ops::Algorithm::kTree;
     mine.token = make_session_token();
-    mine.compression = config_.compression;
-    mine.compression_feedback = config_.compression_feedback != 0;
+    mine.job_settings = job_settings_text(config_);
     server_ = std::make_unique<coord::CoordinatorServer>(
         io_, so, mine.token, [](const std::string& m) { QLOG(kWarn, kCoord) << m; });
     std::string bind_address;
@@ -178,7 +178,7 @@ Status Runtime::start_coordinator() {
     mine.port = server_->port();
   }
   QUORUM_RETURN_IF_ERROR(exchange_rendezvous(comm_, mine, root_status, &rendezvous_));
-  adopt_root_settings();
+  QUORUM_RETURN_IF_ERROR(adopt_root_settings());
   if (server_) {  // the coordinator's own thread, so it answers while rank 0 computes
     work_.emplace(io_.get_executor());
     io_thread_ = std::thread([this] { io_.run(); });
@@ -186,17 +186,13 @@ Status Runtime::start_coordinator() {
   return Status::ok();
 }
 
-void Runtime::adopt_root_settings() {
-  const Rendezvous& rv = rendezvous_;
-  if (config_.compression != rv.compression ||
-      (config_.compression_feedback != 0) != rv.compression_feedback) {
-    QLOG(kWarn, kConfig) << "QUORUM_COMPRESSION=" << config_.compression
-                         << " QUORUM_COMPRESSION_FEEDBACK=" << config_.compression_feedback
-                         << " on this rank, but rank 0's " << rv.compression << " and "
-                         << (rv.compression_feedback ? 1 : 0) << " decide for the job";
+Status Runtime::adopt_root_settings() {
+  std::vector<std::string> differing;
+  QUORUM_RETURN_IF_ERROR(apply_job_settings(rendezvous_.job_settings, &config_, &differing));
+  for (const std::string& knob : differing) {
+    QLOG(kWarn, kConfig) << knob << " differs on this rank; rank 0's value decides for the job";
   }
-  config_.compression = rv.compression;
-  config_.compression_feedback = rv.compression_feedback ? 1 : 0;
+  return Status::ok();
 }
 
 Status Runtime::connect() {
@@ -270,6 +266,20 @@ void Runtime::start_engine() {
   }
   engine_ = std::make_unique<Engine>(eo);
   engine_->start();
+  step_backend_ = std::make_unique<ops::MpiBackend>(step_comm_);
+  StepControl::Hooks hooks;
+  hooks.collective_seconds = [this] { return engine_->stats().collective_seconds; };
+  if (server_) hooks.waiting_fraction = [this] { return server_->waiting_fraction(); };
+  hooks.broadcast = [this](void* buf, size_t bytes) { return step_backend_->broadcast(buf, bytes, 0); };
+  hooks.timeline = [this] { return timeline(); };
+  step_control_ = std::make_unique<StepControl>(config_, rank_, std::move(hooks));
+}
+
+Stats Runtime::stats() const {
+  Stats s = engine_->stats();
+  s.local_steps = step_control_->local_steps();
+  s.averagings = step_control_->averagings();
+  return s;
 }
 
 void Runtime::discard() {
@@ -286,6 +296,7 @@ void Runtime::discard() {
   device_backend_.reset();
   backend_.reset();
   if (comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
+  if (step_comm_ != MPI_COMM_NULL) MPI_Comm_free(&step_comm_);
   if (own_mpi_) MPI_Finalize();
 }
 
@@ -384,7 +395,9 @@ Status Runtime::shutdown() {
     return Status(StatusCode::kAborted,
                   "shutdown: the job is broken (" + broken + "); MPI was not finalised");
   }
+  step_backend_.reset();
   MPI_Comm_free(&comm_);
+  MPI_Comm_free(&step_comm_);
   if (own_mpi_) MPI_Finalize();
   return Status::ok();
 }

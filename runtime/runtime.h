@@ -19,6 +19,7 @@
 #include "runtime/bootstrap.h"
 #include "runtime/config.h"
 #include "runtime/engine.h"
+#include "runtime/step_control.h"
 #include "runtime/timeline.h"
 #include "runtime/topology.h"
 
@@ -62,6 +63,9 @@ class Runtime {
   // `wake` false: the caller helps the engine right away (Engine::submit).
   Status enqueue(PendingRequest&& request, bool wake = true);
   Engine& engine() { return *engine_; }
+  StepControl& step_control() { return *step_control_; }
+  // The engine's counters and the step schedule's.
+  Stats stats() const;
 
   // Starts writing a timeline to `path` (per-rank file names), replacing a running one.
   Status start_timeline(const std::string& path);
@@ -75,7 +79,7 @@ class Runtime {
   Status check_config();
   Status start_coordinator();
   // Takes rank 0's data-path settings from the rendezvous (warning where this rank's differ).
-  void adopt_root_settings();
+  Status adopt_root_settings();
   Status connect();
   Status start_backends();
   void start_engine();
@@ -98,6 +102,11 @@ class Runtime {
   std::unique_ptr<ops::MpiBackend> backend_;
   std::unique_ptr<ops::DeviceBackend> device_backend_;  // CUDA tensors; null without NCCL
   std::unique_ptr<Engine> engine_;
+  // begin_step()'s segment decisions travel on a communicator of their own (the training thread
+  // is its only user, so every rank issues them in the same order without the engine).
+  MPI_Comm step_comm_ = MPI_COMM_NULL;
+  std::unique_ptr<ops::MpiBackend> step_backend_;
+  std::unique_ptr<StepControl> step_control_;
   Rendezvous rendezvous_;       // where the coordinator listens, and the session token
   double clock_offset_us_ = 0;  // rank 0's steady clock minus ours, measured at connect
   std::string run_id_;          // the same on every rank of this run; names its timelines

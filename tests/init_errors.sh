@@ -15,7 +15,7 @@ fail() { echo "init_errors: FAILED: $*"; failures=$((failures + 1)); }
 # One invalid value per knob (a knob missing here fails the test), plus a few more spellings.
 declare -A bad=(
   [QUORUM_FUSION_THRESHOLD]=abc [QUORUM_FUSION_MAX_TENSOR]=2G [QUORUM_CYCLE_TIME_MS]=1e9
-  [QUORUM_ALGO]=fastest [QUORUM_COMPRESSION]=zip [QUORUM_SYNC_MODE]=maybe
+  [QUORUM_ALGO]=fastest [QUORUM_COMPRESSION]=zip [QUORUM_COMPRESSION_FEEDBACK]=2 [QUORUM_SYNC_MODE]=maybe
   [QUORUM_FAST_PATH]=yes [QUORUM_CACHE_CAPACITY]=8 [QUORUM_STALENESS]=0 [QUORUM_QUORUM]=-1 [QUORUM_ASYNC_ENTER]=1.5
   [QUORUM_ASYNC_EXIT]=-0.1 [QUORUM_POLICY_WINDOW]=1 [QUORUM_FAILURE_TIMEOUT_SEC]=0.5
   [QUORUM_STALL_WARNING_SEC]=0 [QUORUM_STALL_ABORT_SEC]=forever [QUORUM_LOG_LEVEL]=loud

@@ -105,6 +105,40 @@ QUORUM_EXPORT bool poll(const Handle& handle);
 // Marks the end of a training step (statistics, timeline step marks, later the sync policy).
 QUORUM_EXPORT void mark_step();
 
+// Periodic model averaging (local SGD): QUORUM_SYNC_MODE=periodic, or a mode auto picks. A
+// training loop that supports it asks, once per step before enqueuing its gradients:
+//
+//   quorum::StepPlan plan = quorum::begin_step();
+//   backward();
+//   if (!plan.local) allreduce the gradients (as in sync or bounded mode);
+//   optimizer.step();                                   // local gradients when plan.local
+//   if (plan.average) quorum::average_parameters(params);
+//
+// Steps come in segments of QUORUM_AVERAGE_PERIOD after QUORUM_AVERAGE_WARMUP sync steps; in a
+// periodic segment every step is local and the last one averages. Every rank gets the same plan
+// for the same step: in auto mode rank 0 decides each segment's mode and begin_step() learns it
+// with one small broadcast at the segment's first step (collective there); otherwise it does not
+// communicate. In sync and bounded modes every plan is {local = false, average = false}, so a
+// loop written this way works in every mode.
+struct StepPlan {
+  bool local = false;    // apply this rank's own gradients; do not allreduce them this step
+  bool average = false;  // after this step's update, call average_parameters()
+  uint64_t step = 0;     // this step's index (begin_step() calls before it)
+};
+QUORUM_EXPORT StepPlan begin_step();
+
+// One tensor of a model's parameter set (or any state to average, e.g. momentum buffers).
+struct NamedTensor {
+  std::string name;
+  Tensor tensor;
+};
+// Replaces every tensor with the average of it over all ranks, in place, and blocks until done:
+// afterwards every rank holds bitwise identical values. Collective: every rank passes the same
+// names with the same dtypes and shapes (a difference fails on every rank, naming the tensor).
+// Always exact (never compressed) and always a synchronous round, whatever the mode. The
+// tensors travel as "quorum.params.<name>". Errors name the tensor.
+QUORUM_EXPORT Status average_parameters(const std::vector<NamedTensor>& parameters);
+
 // Starts this rank's Chrome-trace timeline (format: docs/timeline-format.md); rank R writes
 // `path` with ".rankR" before the extension. Replaces a running timeline. Any thread; not
 // collective (each rank decides for itself). QUORUM_TIMELINE=path starts one at init.
@@ -137,6 +171,10 @@ struct Stats {
   uint64_t fast_plans = 0;
   uint64_t schedules = 0;
   uint64_t fast_fallbacks = 0;
+  // Periodic model averaging: steps begin_step() planned as local, and average_parameters()
+  // calls that completed.
+  uint64_t local_steps = 0;
+  uint64_t averagings = 0;
 };
 QUORUM_EXPORT Stats stats();
 
