@@ -25,7 +25,7 @@ using quorum::StatusCode;
 static_assert(static_cast<int>(quorum::DataType::kU8) == QUORUM_U8);
 static_assert(static_cast<int>(quorum::ReduceOp::kProduct) == QUORUM_PRODUCT);
 static_assert(static_cast<int>(StatusCode::kUnimplemented) == QUORUM_UNIMPLEMENTED);
-static_assert(sizeof(quorum_stats) == 13 * 8 + 8 + 3 * 8 + 3 * 8,
+static_assert(sizeof(quorum_stats) == 13 * 8 + 8 + 3 * 8 + 3 * 8 + 2 * 8,
               "quorum_stats only ever grows at the end");
 
 void copy_message(const std::string& msg, char* err, size_t err_len) {
@@ -229,6 +229,38 @@ void quorum_handle_free(quorum_handle* handle) { delete handle; }
 
 void quorum_mark_step(void) { quorum::mark_step(); }
 
+uint64_t quorum_begin_step(int* local, int* average) {
+  quorum::StepPlan plan;
+  try {
+    plan = quorum::begin_step();
+  } catch (...) {
+    plan = quorum::StepPlan{};  // out of memory: a gradient step
+  }
+  if (local) *local = plan.local ? 1 : 0;
+  if (average) *average = plan.average ? 1 : 0;
+  return plan.step;
+}
+
+int quorum_average_parameters(const quorum_named_tensor* params, size_t count, char* err,
+                              size_t err_len) {
+  return guarded(err, err_len, [&] {
+    if (!params && count > 0) {
+      return Status(StatusCode::kInvalidArgument, "average_parameters: params is NULL");
+    }
+    std::vector<quorum::NamedTensor> named(count);
+    for (size_t i = 0; i < count; ++i) {
+      const quorum_named_tensor& p = params[i];
+      if (!p.name) {
+        return Status(StatusCode::kInvalidArgument,
+                      "average_parameters: parameter #" + std::to_string(i) + " has a NULL name");
+      }
+      named[i].name = p.name;
+      QUORUM_RETURN_IF_ERROR(host_tensor(p.name, p.data, p.dtype, p.shape, p.ndim, &named[i].tensor));
+    }
+    return quorum::average_parameters(named);
+  });
+}
+
 int quorum_start_timeline(const char* path, char* err, size_t err_len) {
   return guarded(err, err_len, [path] {
     if (!path) return Status(StatusCode::kInvalidArgument, "start_timeline: the path is NULL");
@@ -282,6 +314,8 @@ int quorum_get_stats(quorum_stats* out, size_t size) {
   c.fast_plans = s.fast_plans;
   c.schedules = s.schedules;
   c.fast_fallbacks = s.fast_fallbacks;
+  c.local_steps = s.local_steps;
+  c.averagings = s.averagings;
   std::memcpy(out, &c, size < sizeof c ? size : sizeof c);
   return QUORUM_OK;
 }

@@ -146,6 +146,27 @@ QUORUM_C_EXPORT void quorum_handle_free(quorum_handle* handle);
 /* Marks the end of a training step (statistics, timeline, sync policy). */
 QUORUM_C_EXPORT void quorum_mark_step(void);
 
+/* Periodic model averaging (see quorum::begin_step): call once per step before enqueuing its
+ * gradients. Sets *local to 1 when this step applies the rank's own gradients (no gradient
+ * allreduce) and *average to 1 when quorum_average_parameters() follows its update; either
+ * pointer may be NULL. Returns the step's index. Collective at the first step of a segment in
+ * auto mode. */
+QUORUM_C_EXPORT uint64_t quorum_begin_step(int* local, int* average);
+
+/* One tensor of a parameter set, host memory. */
+typedef struct {
+  const char* name;
+  void* data;
+  quorum_dtype dtype;
+  const int64_t* shape;
+  int ndim;
+} quorum_named_tensor;
+/* Replaces each of the `count` tensors with its average over all ranks, in place; blocks.
+ * Collective; bitwise identical on every rank afterwards; never compressed. Returns a
+ * quorum_status code and copies the message (naming the tensor) to `err`. */
+QUORUM_C_EXPORT int quorum_average_parameters(const quorum_named_tensor* params, size_t count,
+                                              char* err, size_t err_len);
+
 /* Starts this rank's Chrome-trace timeline; rank R writes `path` with ".rankR" before the
  * extension. Replaces a running one. Not collective. */
 QUORUM_C_EXPORT int quorum_start_timeline(const char* path, char* err, size_t err_len);
@@ -188,6 +209,9 @@ typedef struct {
   uint64_t fast_plans;
   uint64_t schedules;
   uint64_t fast_fallbacks;
+  /* periodic model averaging: local steps planned, averagings completed */
+  uint64_t local_steps;
+  uint64_t averagings;
 } quorum_stats;
 /* Fills the first `size` bytes of `*out` (all zero when not initialised). Returns
  * QUORUM_INVALID_ARGUMENT for a NULL `out`. */

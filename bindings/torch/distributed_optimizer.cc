@@ -1,4 +1,6 @@
-// DistributedOptimizer: gradient hooks enqueue, step() waits.
+// DistributedOptimizer: gradient hooks enqueue, step() waits. Periodic model averaging: the
+// first gradient of a step (or step(), if none came) asks begin_step() what the step is; a local
+// step leaves .grad to autograd and step() averages the parameters when the plan says so.
 //
 // The hook receives the gradient before autograd accumulates it into .grad, and that tensor may
 // be a broadcast view or become .grad itself, so it is copied into a contiguous buffer this
@@ -28,12 +30,24 @@ struct DistributedOptimizer::State {
     unsigned hook = 0;
   };
   ReduceOp op = ReduceOp::kAverage;
-  std::mutex mu;  // pending/handle: hooks may run on autograd's threads
+  std::string prefix;
+  std::mutex mu;  // pending/handle/plan: hooks may run on autograd's threads
   std::vector<Param> params;
+  StepPlan plan;       // this step's, from begin_step() at its first gradient or at step()
+  bool begun = false;
+
+  // Under `mu`.
+  void ensure_begun() {
+    if (begun) return;
+    plan = begin_step();
+    begun = true;
+  }
 
   void on_grad(size_t i, const at::Tensor& grad) {
     Param& p = params[i];
     std::lock_guard lk(mu);
+    ensure_begun();
+    if (plan.local) return;  // a local step: autograd accumulates .grad as without quorum
     if (p.pending) {
       throw Error(StatusCode::kFailedPrecondition,
                   "DistributedOptimizer: " + torch_binding::subject(p.name, i) +
@@ -94,6 +108,7 @@ DistributedOptimizer::DistributedOptimizer(std::shared_ptr<::torch::optim::Optim
   if (!s.is_ok()) throw Error(s);
 
   state_->op = options.op;
+  state_->prefix = options.prefix;
   state_->params.resize(tensors.size());
   for (size_t i = 0; i < tensors.size(); ++i) {
     State::Param& p = state_->params[i];
@@ -121,6 +136,8 @@ DistributedOptimizer::~DistributedOptimizer() {
 
 void DistributedOptimizer::synchronize() {
   std::lock_guard lk(state_->mu);
+  state_->ensure_begun();
+  if (state_->plan.local) return;  // this rank's own gradients are in .grad already
   for (State::Param& p : state_->params) {
     if (!p.buffer.defined() || p.pending) continue;  // not hooked, or done
     p.buffer.zero_();  // no gradient here this step: contribute nothing, but take part
@@ -144,6 +161,20 @@ void DistributedOptimizer::synchronize() {
 at::Tensor DistributedOptimizer::step() {
   synchronize();
   at::Tensor loss = optimizer_->step();
+  StepPlan plan;
+  {
+    std::lock_guard lk(state_->mu);
+    plan = state_->plan;
+    state_->begun = false;
+  }
+  if (plan.average) {
+    std::vector<NamedTensor> named;
+    for (State::Param& p : state_->params) {
+      named.push_back({state_->prefix + "." + p.name, view_of(p.tensor, "DistributedOptimizer")});
+    }
+    Status s = average_parameters(named);
+    if (!s.is_ok()) throw Error(s);
+  }
   mark_step();
   return loss;
 }

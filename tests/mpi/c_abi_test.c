@@ -328,6 +328,30 @@ static void test_timeline(int rank) {
   }
 }
 
+/* Periodic averaging through the C ABI: a step plan (sync mode: a gradient step), then every
+ * rank's own values averaged exactly, with a NULL name rejected. */
+static void test_periodic(int rank, int size) {
+  char err[256];
+  int local = -1, average = -1;
+  uint64_t step = quorum_begin_step(&local, &average);
+  CHECK(local == 0 && average == 0, "begin_step in sync mode: local %d average %d", local, average);
+  CHECK(quorum_begin_step(NULL, NULL) == step + 1, "begin_step counts steps");
+  double w[3] = {(double)rank, 2.0 * rank, -1.0};
+  int64_t shape[1] = {3};
+  quorum_named_tensor p = {"c.w", w, QUORUM_F64, shape, 1};
+  int rc = quorum_average_parameters(&p, 1, err, sizeof err);
+  double mean = (size - 1) / 2.0;
+  CHECK(rc == QUORUM_OK && w[0] == mean && w[1] == 2 * mean && w[2] == -1.0,
+        "average_parameters: %s (%g %g %g)", err, w[0], w[1], w[2]);
+  quorum_stats st;
+  quorum_get_stats(&st, sizeof st);
+  CHECK(st.averagings == 1, "averagings %llu", (unsigned long long)st.averagings);
+  quorum_named_tensor bad = {NULL, w, QUORUM_F64, shape, 1};
+  rc = quorum_average_parameters(&bad, 1, err, sizeof err);
+  CHECK(rc == QUORUM_INVALID_ARGUMENT && strstr(err, "NULL name") != NULL,
+        "NULL parameter name: %d %s", rc, err);
+}
+
 int main(void) {
   char err[256];
   CHECK(quorum_abi_version() == QUORUM_C_ABI_VERSION, "abi version");
@@ -358,6 +382,7 @@ int main(void) {
   test_bad_input(rank, size);
   test_rounds_and_flush(rank, size);
   test_timeline(rank);
+  test_periodic(rank, size);
 
   rc = quorum_shutdown(err, sizeof err);
   CHECK(rc == QUORUM_OK, "shutdown: %s", err);

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <torch/optim/sgd.h>
 
+#include <cstdlib>
 #include <string>
 
 #include "quorum/quorum.h"
@@ -85,6 +86,33 @@ TEST(DistributedOptimizer, StepWaitsAndRanksWithoutAGradientContributeZeros) {
   opt.step();  // SGD lr 1: param -= summed gradient
   EXPECT_FLOAT_EQ(-2.0f * p(), used[0].item<float>());
   EXPECT_FLOAT_EQ(-3.0f * (p() / 2), sometimes[3].item<float>());
+}
+
+// QUORUM_SYNC_MODE=periodic, QUORUM_AVERAGE_PERIOD=4: three local steps on each rank's own
+// gradient, then the fourth step's update is followed by averaging the parameters.
+TEST(Periodic, LocalStepsThenAveragedParameters) {
+  const char* mode = std::getenv("QUORUM_SYNC_MODE");
+  if (!mode || std::string(mode) != "periodic") GTEST_SKIP() << "QUORUM_SYNC_MODE=periodic only";
+  at::Tensor w = param({4}, 0.0);
+  DistributedOptimizer opt(sgd({w}), {.prefix = "periodic"});
+  const Stats before = stats();
+  for (int k = 0; k < 8; ++k) {
+    opt.zero_grad();
+    at::Tensor loss = (w * (r() + 1)).sum();  // gradient: rank + 1
+    loss.backward();
+    opt.step();  // SGD lr 1
+    const int since = k % 4 + 1;  // steps since the last averaging
+    const float mine = -static_cast<float>(since * (r() + 1));
+    const float averaged = -4.0f * (p() + 1) / 2.0f;
+    const float base = k >= 4 ? averaged : 0.0f;
+    if (since < 4) {
+      EXPECT_FLOAT_EQ(base + mine, w[0].item<float>()) << "local step " << k;
+    } else {
+      EXPECT_FLOAT_EQ(base + averaged, w[3].item<float>()) << "averaged at step " << k;
+    }
+  }
+  EXPECT_EQ(stats().averagings - before.averagings, 2u);
+  EXPECT_EQ(stats().local_steps - before.local_steps, 8u);
 }
 
 TEST(DistributedOptimizer, SecondBackwardBeforeStepThrowsNamingTheParameter) {

@@ -97,6 +97,13 @@ QUORUM_TORCH_EXPORT void broadcast_parameters(const std::vector<at::Tensor>& par
 // parameter that gets no gradient in a step on some rank contributes zeros there, so every
 // rank reduces every parameter every step and nothing waits for a gradient that never comes
 // (a parameter no rank touched ends the step with a zero .grad).
+//
+// Periodic model averaging (QUORUM_SYNC_MODE=periodic, or when auto picks it) needs no change
+// in the loop: each step asks quorum::begin_step() what it is (at its first gradient, or in
+// step() if none came); in a local step nothing is enqueued, the wrapped optimizer steps on
+// this rank's own .grad, and at the end of each period step() averages the parameters
+// (quorum::average_parameters, named "<prefix>.<parameter name>"; exact, the same on every rank
+// after it). The wrapped optimizer's own state (e.g. momentum) stays per rank.
 class QUORUM_TORCH_EXPORT DistributedOptimizer {
  public:
   struct Options {
