@@ -189,17 +189,13 @@ void Engine::run() {
       return;
     }
     if (stop_requested_ && !goodbye_sent && !fast_) {
-      // Requests not yet announced never leave this rank.
-      std::vector<PendingRequest> unannounced = gate_.take_all();
-      for (PendingRequest& r : queue_.close("quorum is shut down")) {
-        unannounced.push_back(std::move(r));
-      }
-      for (PendingRequest& r : unannounced) {
-        queue_.finish(r.desc.name);
-        errors_.fetch_add(1, std::memory_order_relaxed);
-        r.handle->complete(Status(StatusCode::kAborted, "tensor '" + r.desc.name +
-                                                            "': quorum was shut down before it ran"));
-      }
+      // Everything enqueued before shutdown() is announced ahead of the Goodbye, held back by
+      // the readiness gate or not yet read from the queue alike: a round every rank has
+      // announced still runs (the coordinator sends plans due before its GoodbyeAck), and the
+      // rest fails with "shut down" once the coordinator lets this rank go.
+      std::vector<PendingRequest> last = gate_.take_all();
+      for (PendingRequest& r : queue_.close("quorum is shut down")) last.push_back(std::move(r));
+      announce(std::move(last));
       Status s = opt_.client->send(coord::Goodbye{});
       if (!s.is_ok()) lost_reason_ = s.message();
       goodbye_sent = true;

@@ -19,6 +19,7 @@ namespace {
 using quorum::demo::Gaussian;
 using quorum::demo::Layer;
 using quorum::demo::Mlp;
+using quorum::demo::make_dataset;
 
 quorum::Tensor view(std::vector<float>& v) {
   return {v.data(), quorum::DataType::kF32, {static_cast<int64_t>(v.size())}, quorum::Device::host()};
@@ -28,33 +29,6 @@ bool ok(const quorum::Status& s, const char* what) {
   if (s.is_ok()) return true;
   std::fprintf(stderr, "rank %d: %s failed: %s\n", quorum::rank(), what, s.message().c_str());
   return false;
-}
-
-// Samples from a fixed random "teacher" network, labelled by the sign of its output: learnable
-// but not linearly separable.
-void make_dataset(int samples, int features, uint64_t seed, std::vector<float>* x,
-                  std::vector<float>* y) {
-  Gaussian g(seed);
-  x->resize(static_cast<size_t>(samples * features));
-  for (float& v : *x) v = static_cast<float>(g.next());
-  Mlp teacher({features, 32, 1}, seed ^ 0x5eedull);
-  y->assign(static_cast<size_t>(samples), 0.0f);
-  std::vector<float> zeros(static_cast<size_t>(samples), 0.0f);
-  teacher.forward(x->data(), zeros.data(), samples);
-  // Recover the teacher's logits by running its layers by hand: the sign decides the label.
-  const Layer& l1 = teacher.layers()[0];
-  const Layer& l2 = teacher.layers()[1];
-  for (int s = 0; s < samples; ++s) {
-    double z = l2.bias[0];
-    for (int h = 0; h < l1.out; ++h) {
-      double a = l1.bias[static_cast<size_t>(h)];
-      for (int i = 0; i < features; ++i) {
-        a += l1.weight[static_cast<size_t>(h * features + i)] * (*x)[static_cast<size_t>(s * features + i)];
-      }
-      z += l2.weight[static_cast<size_t>(h)] * std::tanh(3.0 * a);
-    }
-    (*y)[static_cast<size_t>(s)] = z > 0 ? 1.0f : 0.0f;
-  }
 }
 
 }  // namespace

@@ -64,4 +64,9 @@ class Mlp {
   int n_ = 0;
 };
 
+// Samples from a fixed random "teacher" network, labelled by the sign of its output: learnable
+// but not linearly separable. `x` is [samples, features], `y` 0/1 labels.
+void make_dataset(int samples, int features, uint64_t seed, std::vector<float>* x,
+                  std::vector<float>* y);
+
 }  // namespace quorum::demo

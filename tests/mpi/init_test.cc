@@ -85,7 +85,7 @@ int main(int argc, char** argv) {
   if (g_rank == bad) {
     check(s.code() == quorum::StatusCode::kInvalidArgument &&
               s.message() == "QUORUM_SYNC_MODE='maybe' is not valid: expected enum in "
-                             "sync|bounded|auto",
+                             "sync|bounded|periodic|auto",
           "the bad rank names the knob, value and range: " + s.message());
   } else {
     check(s.code() == quorum::StatusCode::kAborted &&

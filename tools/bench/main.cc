@@ -5,6 +5,8 @@
 //   quorum-bench allreduce --sizes 4K,64M [--reps 20]       the sweep over a list of sizes
 //   quorum-bench train --model resnet50|bert-base|tiny-many [--steps N] [--compute-ms X] ...
 //   quorum-bench algos [--min 4K] [--max 4M] [--rounds 5]   auto against each fixed algorithm
+//   quorum-bench converge [--model mlp|wide] [--straggler none|transient|persistent] ...
+//                                     training to a held-out loss under this run's QUORUM_* mode
 //   quorum-bench coordinator --ranks N [--tensors 161] [--steps 20] [--seed X] [--json [FILE]]
 //                                     rank 0's coordinator under N simulated ranks (no MPI)
 //
@@ -23,6 +25,7 @@
 
 #include "quorum/quorum.h"
 #include "tools/bench/algos.h"
+#include "tools/bench/converge.h"
 #include "tools/bench/coord_bench.h"
 #include "tools/bench/models.h"
 #include "tools/bench/mpi_types.h"
@@ -358,6 +361,44 @@ int run(int argc, char** argv) {
       coord->add_option("--json", coord_json, "JSON instead of the table (or also, into FILE)")
           ->expected(0, 1);
 
+  ConvergeArgs cv;
+  CLI::App* converge = app.add_subcommand(
+      "converge",
+      "real MLP training to a held-out loss under this run's QUORUM_SYNC_MODE/QUORUM_COMPRESSION, "
+      "with simulated stragglers (scripts/converge.sh runs the matrix)");
+  converge->add_option("--model", cv.model, "mlp (16-64-64-1) or wide (64-1536-1536-1)")
+      ->check(CLI::IsMember({"mlp", "wide"}))
+      ->capture_default_str();
+  converge->add_option("--straggler", cv.straggler,
+                       "none, transient (a random rank 1.5-3x slower, with --transient-p per "
+                       "step) or persistent (the last rank 2x slower every step)")
+      ->check(CLI::IsMember({"none", "transient", "persistent"}))
+      ->capture_default_str();
+  converge->add_option("--steps", cv.steps, "training steps")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  converge->add_option("--batch", cv.batch, "global batch (divisible by the rank count)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  converge->add_option("--samples", cv.samples, "training samples")
+      ->check(CLI::Range(1, 1 << 24))
+      ->capture_default_str();
+  converge->add_option("--held-out", cv.held_out, "held-out samples")
+      ->check(CLI::Range(1, 1 << 22))
+      ->capture_default_str();
+  converge->add_option("--eval-every", cv.eval_every, "steps between held-out evaluations")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  converge->add_option("--lr", cv.lr, "SGD learning rate")->capture_default_str();
+  converge->add_option("--compute-ms", cv.compute_ms, "simulated compute per step (sleep)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  converge->add_option("--transient-p", cv.transient_p, "transient: straggler chance per step")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  converge->add_option("--seed", cv.seed, "dataset and straggler seed")->capture_default_str();
+  converge->add_flag("--curve", cv.curve, "print every evaluation (step, seconds, loss)");
+
   CLI11_PARSE(app, argc, argv);
 
   // A simulation: it never starts MPI, so it runs without mpiexec.
@@ -410,6 +451,11 @@ int run(int argc, char** argv) {
     }
     const TrainResult r = run_train(to, *model);
     return finish(json_path, train_json(info, *model, r), r.wrong);
+  }
+
+  if (converge->parsed()) {
+    if (cv.samples < cv.batch) return usage_error("--samples must be at least --batch");
+    return run_converge(cv);
   }
 
   if (algos->parsed()) {
