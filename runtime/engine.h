@@ -138,10 +138,10 @@ class Engine {
   void track_extra_bytes(int64_t delta);
   // Adds one late gradient (in the tensor's dtype) to `h`'s carry.
   void add_to_carry(TensorHistory& h, const void* gradient);
-  // Casts `elements` of `src` (dtype) into `dst` (a compressed wire dtype), with error feedback
-  // through `h`'s residual when QUORUM_COMPRESSION_FEEDBACK is on and `h` is not null.
-  void pack_compressed(TensorHistory* h, void* dst, DataType wire, const void* src, DataType dtype,
-                       size_t elements);
+  // Casts `elements` of `src` (dtype) into `dst` (wire dtype); when `wire` compresses, with
+  // error feedback through `h`'s residual if QUORUM_COMPRESSION_FEEDBACK is on and `h` is set.
+  void pack_part(TensorHistory* h, void* dst, DataType wire, const void* src, DataType dtype,
+                 size_t elements);
   // A plan's host allreduce, counted by algorithm (Stats) when it succeeds.
   Status plan_allreduce(void* buf, size_t count, DataType wire, ReduceOp op,
                         ops::Algorithm algorithm);

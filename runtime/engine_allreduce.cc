@@ -122,9 +122,9 @@ Status Engine::plan_allreduce(void* buf, size_t count, DataType wire, ReduceOp o
   return s;
 }
 
-void Engine::pack_compressed(TensorHistory* h, void* dst, DataType wire, const void* src,
-                             DataType dtype, size_t elements) {
-  if (!opt_.config.compression_feedback || !h) {
+void Engine::pack_part(TensorHistory* h, void* dst, DataType wire, const void* src,
+                       DataType dtype, size_t elements) {
+  if (!opt_.config.compression_feedback || !h || wire == ops::wire_dtype(dtype)) {
     ops::cast(dst, wire, src, dtype, elements);
     return;
   }
@@ -142,9 +142,9 @@ Status Engine::run_allreduce(const coord::Plan& plan, std::vector<Slot>& slots) 
   const bool counted = plan.counted;
   // Compression applies to plain rounds of gradients: a counted one keeps full precision for
   // its counts and the carries that join it, and parameters being averaged stay exact.
-  const bool exact = counted || std::any_of(slots.begin(), slots.end(), [](const Slot& s) {
-                       return is_parameter_name(s.name);
-                     });
+  const bool exact = compression_ == DataType::kF32 || counted ||
+                     std::any_of(slots.begin(), slots.end(),
+                                 [](const Slot& s) { return is_parameter_name(s.name); });
   const DataType wire = exact ? ops::wire_dtype(dtype) : ops::wire_dtype(dtype, compression_);
   const bool compressed = wire != ops::wire_dtype(dtype);
   const size_t esize = dtype_size(wire);
@@ -186,11 +186,7 @@ Status Engine::run_allreduce(const coord::Plan& plan, std::vector<Slot>& slots) 
       if (s.missing) {
         std::memset(dst, 0, s.elements * esize);  // stands in with zeros
       } else {
-        if (s.elements && compressed) {
-          pack_compressed(s.history, dst, wire, s.request->input.data, dtype, s.elements);
-        } else if (s.elements) {
-          ops::cast(dst, wire, s.request->input.data, dtype, s.elements);
-        }
+        if (s.elements) pack_part(s.history, dst, wire, s.request->input.data, dtype, s.elements);
         count = 1;
         TensorHistory* h = s.history;
         if (counted && h && h->carry_count > 0) {  // late gradients join this contribution

@@ -28,27 +28,32 @@ StepControl::StepControl(const Config& config, int rank, Hooks hooks)
 
 StepPlan StepControl::begin() {
   std::lock_guard lk(mu_);
-  const auto now = std::chrono::steady_clock::now();
-  const double collective = hooks_.collective_seconds ? hooks_.collective_seconds() : 0.0;
-  if (policy_ && last_begin_) {
-    policy_->observe_step(std::chrono::duration<double>(now - *last_begin_).count(),
-                          collective - last_collective_);
+  if (policy_) {  // only rank 0's auto policy measures steps
+    const auto now = std::chrono::steady_clock::now();
+    const double collective = hooks_.collective_seconds();
+    if (last_begin_) {
+      policy_->observe_step(std::chrono::duration<double>(now - *last_begin_).count(),
+                            collective - last_collective_);
+    }
+    last_begin_ = now;
+    last_collective_ = collective;
   }
-  last_begin_ = now;
-  last_collective_ = collective;
-  const bool due = schedule_.decision_due();
-  const bool periodic = due && agree_on_segment();
   const bool before = schedule_.periodic_segment();
+  std::string reason;
+  const bool due = schedule_.decision_due();
+  const bool periodic = due && agree_on_segment(&reason);
+  const bool first_decision = due && !decided_;
+  decided_ = decided_ || due;
   StepPlan plan = schedule_.begin(periodic);
-  if (!due && schedule_.periodic_segment() != before) {  // fixed periodic, or warm-up ended
-    note_mode(schedule_.periodic_segment(), schedule_.periodic_segment()
-                                                ? "QUORUM_SYNC_MODE=periodic: warm-up over"
-                                                : "warm-up");
+  const bool now_periodic = schedule_.periodic_segment();
+  if (now_periodic != before || first_decision) {
+    if (!due) reason = now_periodic ? "QUORUM_SYNC_MODE=periodic: warm-up over" : "warm-up";
+    note_mode(now_periodic, reason);
   }
   return plan;
 }
 
-bool StepControl::agree_on_segment() {
+bool StepControl::agree_on_segment(std::string* reason) {
   std::vector<unsigned char> msg(kDecisionBytes, 0);
   if (policy_) {
     SegmentDecision d = policy_->decide(hooks_.waiting_fraction ? hooks_.waiting_fraction() : 0);
@@ -63,16 +68,12 @@ bool StepControl::agree_on_segment() {
     QLOG(kError, kEngine) << "the segment decision did not arrive: " << s.message();
     return false;
   }
-  const bool periodic = msg[0] != 0;
   msg.back() = 0;
-  std::string reason(reinterpret_cast<const char*>(msg.data() + 1));
-  ++segments_;
-  if (periodic != periodic_now_ || segments_ == 1) note_mode(periodic, reason);
-  return periodic;
+  *reason = reinterpret_cast<const char*>(msg.data() + 1);
+  return msg[0] != 0;
 }
 
 void StepControl::note_mode(bool periodic, const std::string& reason) {
-  periodic_now_ = periodic;
   const char* name = periodic ? "periodic" : "gradient rounds";
   if (rank_ == 0) {
     QLOG(kWarn, kCoord) << "step policy: segment at step " << schedule_.next_step() << " runs "

@@ -22,6 +22,7 @@ class StepControl {
  public:
   struct Hooks {
     std::function<double()> collective_seconds;  // this rank's time in collectives so far
+                                                 // (read only by rank 0's auto policy)
     std::function<double()> waiting_fraction;    // the coordinator's (rank 0), or empty
     std::function<std::shared_ptr<Timeline>()> timeline;
     // Rank 0's `bytes` at `buf` to every rank (collective on a communicator of its own).
@@ -37,8 +38,8 @@ class StepControl {
   void averaged();
 
  private:
-  // Rank 0's decision for the segment opening now, as every rank learns it.
-  bool agree_on_segment();
+  // Rank 0's decision for the segment opening now (and its reason), as every rank learns it.
+  bool agree_on_segment(std::string* reason);
   void note_mode(bool periodic, const std::string& reason);
 
   const int rank_;
@@ -47,8 +48,7 @@ class StepControl {
   mutable std::mutex mu_;                 // one training thread calls begin(); stats() reads
   StepSchedule schedule_;
   uint64_t averagings_ = 0;
-  uint64_t segments_ = 0;
-  bool periodic_now_ = false;
+  bool decided_ = false;  // a segment decision has been taken (the first one is always noted)
   std::optional<std::chrono::steady_clock::time_point> last_begin_;
   double last_collective_ = 0;
 };

@@ -16,11 +16,13 @@
 #include <vector>
 
 #include "ops/p2p_allreduce.h"
+#include "tests/common/agree.h"
 #include "tests/common/test_data.h"
 
 namespace quorum {
 namespace {
 
+using ::quorum::testing::expect_identical_on_all_ranks;
 using ::quorum::testing::expected_allreduce;
 using ::quorum::testing::make_input;
 
@@ -83,22 +85,6 @@ Status run_algo(Algo a, MPI_Comm comm, void* buf, size_t n, DataType t, ReduceOp
       return ops::tree_allreduce(comm, buf, n, t, op, progress, 256);
   }
   return Status(StatusCode::kInternal, "unknown algorithm");
-}
-
-uint64_t fnv1a(const void* p, size_t bytes) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  const auto* b = static_cast<const unsigned char*>(p);
-  for (size_t i = 0; i < bytes; ++i) h = (h ^ b[i]) * 0x100000001b3ull;
-  return h;
-}
-
-// Every rank's `bytes` at `p` hash alike (collective over `comm`).
-void expect_identical_on_all_ranks(MPI_Comm comm, const void* p, size_t bytes,
-                                   const std::string& what) {
-  uint64_t mine = fnv1a(p, bytes);
-  std::vector<uint64_t> all(static_cast<size_t>(comm_size(comm)));
-  ASSERT_EQ(MPI_SUCCESS, MPI_Allgather(&mine, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, comm));
-  for (size_t r = 0; r < all.size(); ++r) EXPECT_EQ(all[0], all[r]) << what << " rank " << r;
 }
 
 std::string label(Algo a, DataType t, ReduceOp op, size_t n, int ranks) {

@@ -18,6 +18,8 @@
 
 #include "ops/half.h"
 #include "quorum/quorum.h"
+#include "tests/common/agree.h"
+#include "tests/common/test_data.h"
 #include "tests/mpi/mpi_main.h"
 
 namespace quorum {
@@ -45,19 +47,8 @@ float round_trip(float x) {
   }
 }
 
-uint64_t fnv1a(const void* p, size_t bytes) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  const auto* b = static_cast<const unsigned char*>(p);
-  for (size_t i = 0; i < bytes; ++i) h = (h ^ b[i]) * 0x100000001b3ull;
-  return h;
-}
-
 void expect_identical_on_all_ranks(const void* p, size_t bytes, const std::string& what) {
-  uint64_t mine = fnv1a(p, bytes);
-  std::vector<uint64_t> all(static_cast<size_t>(size()));
-  ASSERT_EQ(MPI_SUCCESS,
-            MPI_Allgather(&mine, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, MPI_COMM_WORLD));
-  for (size_t r = 0; r < all.size(); ++r) EXPECT_EQ(all[0], all[r]) << what << " on rank " << r;
+  testing::expect_identical_on_all_ranks(MPI_COMM_WORLD, p, bytes, what + " on");
 }
 
 // Element i of rank r: a multiple of 1/4 below 8 in magnitude, so every sum over up to 4 ranks
@@ -65,27 +56,6 @@ void expect_identical_on_all_ranks(const void* p, size_t bytes, const std::strin
 double exact_value(int r, size_t i) {
   return static_cast<double>(static_cast<int>((i * 7 + static_cast<size_t>(r) * 3) % 13) - 6) *
          0.25;
-}
-
-void store(std::vector<unsigned char>& b, DataType t, size_t i, double v) {
-  switch (t) {
-    case DataType::kF16: {
-      uint16_t h = ops::float_to_f16(static_cast<float>(v));
-      std::memcpy(b.data() + 2 * i, &h, 2);
-      return;
-    }
-    case DataType::kBF16: {
-      uint16_t h = ops::float_to_bf16(static_cast<float>(v));
-      std::memcpy(b.data() + 2 * i, &h, 2);
-      return;
-    }
-    case DataType::kF32: {
-      float f = static_cast<float>(v);
-      std::memcpy(b.data() + 4 * i, &f, 4);
-      return;
-    }
-    default: std::memcpy(b.data() + 8 * i, &v, 8); return;
-  }
 }
 
 Tensor view(std::vector<unsigned char>& b, DataType t, size_t n) {
@@ -103,7 +73,7 @@ TEST(Compression, ExactValuesStayExactForEveryFloatingDtype) {
       for (size_t n : sizes) {
         in.emplace_back(n * dtype_size(t));
         out.emplace_back(n * dtype_size(t) + 1, 0xAB);
-        for (size_t i = 0; i < n; ++i) store(in.back(), t, i, exact_value(rank(), i));
+        for (size_t i = 0; i < n; ++i) testing::store(in.back().data(), i, t, exact_value(rank(), i));
       }
       for (size_t k = 0; k < sizes.size(); ++k) {
         std::string name = "exact." + std::string(dtype_name(t)) + "." +
@@ -125,7 +95,7 @@ TEST(Compression, ExactValuesStayExactForEveryFloatingDtype) {
             acc = op == ReduceOp::kSum ? acc + v : op == ReduceOp::kMin ? std::min(acc, v)
                                                                         : std::max(acc, v);
           }
-          store(want, t, i, acc);
+          testing::store(want.data(), i, t, acc);
         }
         EXPECT_EQ(0, std::memcmp(want.data(), out[k].data(), want.size())) << what;
         EXPECT_EQ(0xAB, out[k].back()) << "wrote past the end: " << what;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "quorum/quorum.h"
+#include "tests/common/agree.h"
 #include "tests/mpi/mpi_main.h"
 
 namespace quorum {
@@ -25,13 +26,6 @@ namespace {
 std::string env(const char* name, const char* fallback) {
   const char* v = std::getenv(name);
   return v ? v : fallback;
-}
-
-uint64_t fnv1a(const void* p, size_t bytes) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  const auto* b = static_cast<const unsigned char*>(p);
-  for (size_t i = 0; i < bytes; ++i) h = (h ^ b[i]) * 0x100000001b3ull;
-  return h;
 }
 
 // Every rank's value of `x`, gathered.
@@ -81,7 +75,10 @@ struct Model {
     for (size_t i = 0; i < b.size(); ++i) b[i] -= 0.01 * gb[i];
   }
 
-  uint64_t hash() const { return fnv1a(w.data(), w.size() * 4) ^ (fnv1a(b.data(), b.size() * 8) << 1); }
+  uint64_t hash() const {
+    using testing::fnv1a;
+    return fnv1a(w.data(), w.size() * 4) ^ (fnv1a(b.data(), b.size() * 8) << 1);
+  }
 };
 
 TEST(Periodic, EveryRankPlansTheSameStepsAndAveragingMakesReplicasIdentical) {
@@ -126,8 +123,12 @@ TEST(Periodic, EveryRankPlansTheSameStepsAndAveragingMakesReplicasIdentical) {
   const Stats after = stats();
   EXPECT_EQ(after.averagings - before.averagings, static_cast<uint64_t>(averaged));
   EXPECT_EQ(after.local_steps - before.local_steps, static_cast<uint64_t>(local));
-  if (mode == "periodic") EXPECT_GT(averaged, 0);
-  if (mode == "sync" || mode == "bounded") EXPECT_EQ(local, 0);
+  if (mode == "periodic") {
+    EXPECT_GT(averaged, 0);
+  }
+  if (mode == "sync" || mode == "bounded") {
+    EXPECT_EQ(local, 0);
+  }
 }
 
 TEST(Periodic, AveragingRejectsMismatchedParametersOnEveryRank) {
