@@ -48,7 +48,7 @@ StepPlan StepControl::begin() {
   const bool now_periodic = schedule_.periodic_segment();
   if (now_periodic != before || first_decision) {
     if (!due) reason = now_periodic ? "QUORUM_SYNC_MODE=periodic: warm-up over" : "warm-up";
-    note_mode(now_periodic, reason);
+    note_mode(now_periodic, reason, plan.step);
   }
   return plan;
 }
@@ -73,15 +73,15 @@ bool StepControl::agree_on_segment(std::string* reason) {
   return msg[0] != 0;
 }
 
-void StepControl::note_mode(bool periodic, const std::string& reason) {
+void StepControl::note_mode(bool periodic, const std::string& reason, uint64_t step) {
   const char* name = periodic ? "periodic" : "gradient rounds";
   if (rank_ == 0) {
-    QLOG(kWarn, kCoord) << "step policy: segment at step " << schedule_.next_step() << " runs "
+    QLOG(kWarn, kCoord) << "step policy: segment at step " << step << " runs "
                         << name << ": " << reason;
   }
   if (auto tl = hooks_.timeline ? hooks_.timeline() : nullptr) {
     tl->record({'i', 'p', Lane::kMode, "mode", name, Timeline::now_ns(), 0,
-                {{"reason", reason}, {"step", static_cast<int64_t>(schedule_.next_step())}}});
+                {{"reason", reason}, {"step", static_cast<int64_t>(step)}}});
   }
 }
 

@@ -40,7 +40,7 @@ class StepControl {
  private:
   // Rank 0's decision for the segment opening now (and its reason), as every rank learns it.
   bool agree_on_segment(std::string* reason);
-  void note_mode(bool periodic, const std::string& reason);
+  void note_mode(bool periodic, const std::string& reason, uint64_t step);
 
   const int rank_;
   Hooks hooks_;

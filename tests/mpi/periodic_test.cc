@@ -179,9 +179,11 @@ TEST(Periodic, AutoPicksPeriodicWhenCommunicationDominates) {
     }
     return periodic;
   };
-  // Communication-bound: after at most one segment of evidence (and the warm-up), periodic.
-  std::vector<bool> p = run_segments(4, /*comm_bound=*/true);
-  EXPECT_TRUE(p[2] && p[3]) << "a communication-bound loop did not go periodic";
+  // Communication-bound: periodic after at most one segment of evidence. Long enough that a
+  // re-measurement (after 8 periodic segments, which may have begun in the test before) has come
+  // and gone whatever the policy's state on entry: the last two segments are periodic.
+  std::vector<bool> p = run_segments(12, /*comm_bound=*/true);
+  EXPECT_TRUE(p[10] && p[11]) << "a communication-bound loop did not go periodic";
   // Compute-bound: periodic goes on until the policy measures gradient rounds again (after 8
   // periodic segments), which then show communication is cheap: the last segments are not.
   p = run_segments(12, /*comm_bound=*/false);
