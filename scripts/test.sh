@@ -5,7 +5,11 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
 rc=0
-meson test -C build --print-errorlogs --num-processes 2 "$@" || rc=$?
+# The emulated-hosts suite (tests/emulated_hosts.sh) is run on its own: MPI_Finalize over UCX's
+# TCP between network namespaces hangs in about one run in three on this kernel (README).
+args=("$@")
+[ $# -gt 0 ] || args=(--no-suite hosts)
+meson test -C build --print-errorlogs --num-processes 2 "${args[@]}" || rc=$?
 logs=(main=build/meson-logs/testlog.json)
 # The whole suite (no arguments, as CI runs it) goes on with the unit and net suites under
 # ASan+UBSan and a short libFuzzer run per target (QUORUM_CI_SANITIZE=0 or
