@@ -37,7 +37,7 @@ for layout in "h0:2,h1:2 2 2" "h0:1,h1:3 1 3"; do
 done
 
 echo "== a client in h1 with a wrong token, while the demo trains"
-port=47123
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("", 0)); print(s.getsockname()[1])')
 # The frame speaks this build's wire version, so only the token is wrong in it.
 wire_version=$(sed -n 's/.*kWireVersion = \([0-9]*\);.*/\1/p' "$root/coordinator/messages.h")
 run h0:2,h1:2 4 -genv QUORUM_CONTROL_PORT $port "$demo" --steps 3000 --quiet \
