@@ -6,14 +6,15 @@
 # resolves to loopback here; inside a namespace loopback is the host's own, so the proxy is
 # pointed at the bridge's address instead, where mpiexec's port is reachable.
 set -euo pipefail
+source "$(dirname "$0")/hosts-net.sh"
 [ "${1:-}" = "-x" ] && shift
 host=${1:?host-exec.sh: no host}
 shift
-ns="quorum-$host"
+ns=$(ns_of "$host")
 if ! ip netns list | grep -q "^$ns\b"; then
   echo "host-exec.sh: no emulated host '$host' (run scripts/hosts.sh up N)" >&2
   exit 255
 fi
 command="$*"
-command=$(printf '%s' "$command" | sed -E 's/--control-port [^ :]+:/--control-port 10.213.0.254:/')
+command=$(printf '%s' "$command" | sed -E "s/--control-port [^ :]+:/--control-port $GATEWAY:/")
 exec ip netns exec "$ns" unshare --uts sh -c 'hostname "$0" && exec sh -c "$1"' "$host" "$command"

@@ -15,12 +15,8 @@
 # Needs root (ip netns, ip link, tc). Host names go into /etc/hosts between marker lines.
 set -euo pipefail
 
-readonly PREFIX=10.213.0
-readonly BRIDGE=qbr0
-readonly GATEWAY=$PREFIX.254
+source "$(dirname "$0")/hosts-net.sh"
 readonly MARK="# quorum emulated hosts"
-
-ns_of() { echo "quorum-$1"; }
 
 hosts_present() { ip netns list 2>/dev/null | sed -n 's/^quorum-\(h[0-9]*\).*/\1/p' | sort -V; }
 
@@ -62,13 +58,13 @@ up() {
     ip link add "qv$i" type veth peer name eth0 netns "$ns"
     ip link set "qv$i" master "$BRIDGE"
     ip link set "qv$i" up
-    ip netns exec "$ns" ip addr add "$PREFIX.$((i + 1))/24" dev eth0
+    ip netns exec "$ns" ip addr add "$(addr_of "$host")/24" dev eth0
     ip netns exec "$ns" ip link set eth0 up
     ip netns exec "$ns" ip link set lo up
     ip netns exec "$ns" ip route add default via "$GATEWAY"
     shape "qv$i"
     shape eth0 "$ns"
-    entries+=("$PREFIX.$((i + 1)) $host")
+    entries+=("$(addr_of "$host") $host")
   done
   entries+=("$MARK end")
   printf '%s\n' "${entries[@]}" >> /etc/hosts

@@ -8,6 +8,8 @@
 # Usage: emulated_hosts.sh SOURCE_ROOT MPIEXEC QUORUM_DEMO MPI_COLLECTIVES MPI_ALGORITHMS
 set -euo pipefail
 root=$1 mpiexec=$2 demo=$3 collectives=$4 algorithms=$5
+source "$root/scripts/hosts-net.sh"
+h0_addr=$(addr_of h0)
 why=$("$root/scripts/hosts.sh" check) || { echo "skipped: $why"; exit 77; }
 if ip netns list | grep -q '^quorum-h'; then
   echo "skipped: emulated hosts are already up (scripts/hosts.sh down first)"; exit 77
@@ -31,8 +33,8 @@ for layout in "h0:2,h1:2 2 2" "h0:1,h1:3 1 3"; do
   grep -q "replicas identical on all 4 ranks: yes" "$dir/demo" || { cat "$dir/demo"; fail "replicas differ on $hosts"; }
   for h in h0 h1; do
     want=$([ "$h" = h0 ] && echo "$on0" || echo "$on1")
-    got=$(grep -c "^$h:.*connected to the coordinator at 10.213.0.1:.* $want on this host" "$dir/demo" || true)
-    [ "$got" = "$want" ] || { cat "$dir/demo"; fail "$hosts: expected $want ranks on $h reporting '$want on this host' and reaching 10.213.0.1, got $got"; }
+    got=$(grep -c "^$h:.*connected to the coordinator at $h0_addr:.* $want on this host" "$dir/demo" || true)
+    [ "$got" = "$want" ] || { cat "$dir/demo"; fail "$hosts: expected $want ranks on $h reporting '$want on this host' and reaching $h0_addr, got $got"; }
   done
 done
 
@@ -45,12 +47,12 @@ run h0:2,h1:2 4 -genv QUORUM_CONTROL_PORT $port "$demo" --steps 3000 --quiet \
 job=$!
 reached=no
 for _ in $(seq 50); do
-  if ip netns exec quorum-h1 python3 - "$port" "$wire_version" >"$dir/rogue" 2>&1 <<'PY'
+  if ip netns exec "$(ns_of h1)" python3 - "$h0_addr" "$port" "$wire_version" >"$dir/rogue" 2>&1 <<'PY'
 import socket, struct, sys
-port, version = int(sys.argv[1]), int(sys.argv[2])
+address, port, version = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 token = b"not-the-session-token-0123456789"
 hello = struct.pack("<ii", 1, 2) + struct.pack("<I", len(token)) + token  # rank 1 of 2
-s = socket.create_connection(("10.213.0.1", port), timeout=2)
+s = socket.create_connection((address, port), timeout=2)
 s.sendall(struct.pack("<IHHI", 0x314D5251, version, 0, len(hello)) + hello)
 s.settimeout(10)
 try:
@@ -63,7 +65,7 @@ PY
   sleep 0.2
 done
 wait "$job" || { cat "$dir/long"; fail "demo with a rogue client in h1"; }
-[ "$reached" = yes ] || { cat "$dir/rogue"; fail "could not reach the coordinator at 10.213.0.1:$port from h1"; }
+[ "$reached" = yes ] || { cat "$dir/rogue"; fail "could not reach the coordinator at $h0_addr:$port from h1"; }
 grep -q "closed by coordinator" "$dir/rogue" || { cat "$dir/rogue"; fail "a wrong-token client from h1 was not dropped"; }
 grep -q "replicas identical on all 4 ranks: yes" "$dir/long" || { cat "$dir/long"; fail "replicas differ"; }
 echo "emulated hosts: all checks passed"
