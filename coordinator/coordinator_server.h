@@ -40,8 +40,9 @@ class CoordinatorServer {
   void stop();
 
   // Feeds a timed collective to the cost model (io thread).
-  void observe(Algorithm algorithm, size_t bytes, double seconds) {
-    service_.observe(algorithm, bytes, seconds);
+  void observe(Algorithm algorithm, size_t bytes, double seconds, double intra_seconds = 0,
+               double inter_seconds = 0) {
+    service_.observe(algorithm, bytes, seconds, intra_seconds, inter_seconds);
   }
 
  private:

@@ -18,6 +18,7 @@ CoordinatorService::CoordinatorService(ServiceOptions options)
       known_(static_cast<size_t>(options.size)),
       table_(options.size),
       learner_(std::min(options.bucket_bytes, options.fusion_threshold), options.fusion_max_tensor),
+      model_(options.model),
       policy_(options.policy),
       flush_requested_(static_cast<size_t>(options.size), false),
       departed_(static_cast<size_t>(options.size), false),
@@ -221,8 +222,12 @@ void CoordinatorService::decide_mode() {
   end_schedule("the sync policy switched to " + mode);  // bounded rounds need the coordinator
 }
 
-void CoordinatorService::observe(Algorithm algorithm, size_t bytes, double seconds) {
+void CoordinatorService::observe(Algorithm algorithm, size_t bytes, double seconds,
+                                 double intra_seconds, double inter_seconds) {
   model_.observe(algorithm, bytes, options_.size, seconds);
+  if (algorithm == Algorithm::kHierarchical) {
+    model_.observe_levels(bytes, intra_seconds, inter_seconds);
+  }
   if (!options_.adapt_buckets) return;
   // The size follows the algorithm a bucket of the current size would run: the pinned one, or
   // the fastest fitted one. (Following whichever algorithm was timed last swung it between 64 KiB
@@ -319,9 +324,11 @@ std::vector<Outgoing> CoordinatorService::flush(Clock::time_point now, bool forc
           for (uint32_t id : p.ids) bytes += bytes_of[id];
           // The model is fitted to MPI timings: under auto, CUDA plans let NCCL choose (one
           // communicator per device instead of one per algorithm the model might pick).
-          Algorithm a = options_.algorithm                  ? *options_.algorithm
-                        : p.device == Device::Kind::kCuda ? Algorithm::kNative
-                                                          : model_.choose(bytes, options_.size);
+          const bool cuda = p.device == Device::Kind::kCuda;
+          Algorithm a = options_.algorithm ? *options_.algorithm
+                        : cuda             ? Algorithm::kNative
+                                           : model_.choose(bytes, options_.size);
+          if (cuda && a == Algorithm::kHierarchical) a = Algorithm::kNative;
           p.algorithm = static_cast<uint8_t>(a);
         }
         plans.push_back(std::move(p));

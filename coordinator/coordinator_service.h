@@ -35,8 +35,11 @@ struct ServiceOptions {
   Clock::duration cycle_time = std::chrono::milliseconds(1);
   size_t bucket_bytes = 1u << 20;  // initial target of learned buckets (capped by the threshold)
   bool adapt_buckets = true;       // retarget buckets from the fitted cost model
-  // Allreduce algorithm for every plan; nullopt = chosen per plan by the cost model.
+  // Allreduce algorithm for every host plan; nullopt = chosen per plan by the cost model (CUDA
+  // plans run NCCL's own, which is topology-aware: a pinned hierarchical runs native there).
   std::optional<Algorithm> algorithm;
+  // The cost model's priors, the job's host shape, and which algorithms auto may choose.
+  CostModelOptions model;
   // Sync policy: mode (fixed or auto), quorum, thresholds, window.
   PolicyOptions policy;
   int staleness = 2;  // s: a missing rank may fall at most this many rounds behind
@@ -103,7 +106,9 @@ class CoordinatorService {
 
   // A timed collective (from rank 0's engine): refits the model and, when allowed, retargets
   // learned buckets so that per-message latency stays a small part of each bucket's time.
-  void observe(Algorithm algorithm, size_t bytes, double seconds);
+  // A hierarchical one also brings the time of its two levels, each fitted on its own.
+  void observe(Algorithm algorithm, size_t bytes, double seconds, double intra_seconds = 0,
+               double inter_seconds = 0);
 
  private:
   // Per tensor: how far each rank's framework has got, and its late gradients.

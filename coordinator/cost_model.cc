@@ -1,6 +1,7 @@
 #include "coordinator/cost_model.h"
 
 #include <algorithm>
+#include <utility>
 
 #include <bit>
 #include <cmath>
@@ -27,6 +28,8 @@ std::string_view algorithm_name(Algorithm a) {
       return "ring";
     case Algorithm::kTree:
       return "tree";
+    case Algorithm::kHierarchical:
+      return "hierarchical";
   }
   return "invalid-algorithm";
 }
@@ -38,6 +41,7 @@ CostTerms cost_terms(Algorithm a, size_t bytes, int ranks) {
   switch (a) {
     case Algorithm::kNative:
     case Algorithm::kRing:
+    case Algorithm::kHierarchical:  // one host: a ring (its levels are modelled separately)
       return {2 * (p - 1), 2 * ((p - 1) / p) * n};
     case Algorithm::kTree: {
       const auto u = static_cast<unsigned>(ranks);
@@ -62,20 +66,53 @@ int CostModel::size_bucket(size_t bytes) { return static_cast<int>(std::bit_widt
 
 void CostModel::observe(Algorithm a, size_t bytes, int ranks, double seconds) {
   if (ranks < 2 || !std::isfinite(seconds) || seconds <= 0) return;
-  Track& track = tracks_[index(a)];
-  const Sample sample{bytes, ranks, seconds, track.observed++};
+  const size_t track = index(a);
+  record(track, {bytes, ranks, seconds, tracks_[track].observed});
+  if (a != Algorithm::kHierarchical) refit(track);  // predicted from its levels
+}
+
+void CostModel::observe_levels(size_t bytes, double intra_seconds, double inter_seconds) {
+  const std::array<std::pair<Level, double>, 2> levels = {
+      {{Level::kIntra, intra_seconds}, {Level::kInter, inter_seconds}}};
+  for (const auto& [level, seconds] : levels) {
+    const int ranks = level_ranks(level);
+    if (ranks < 2 || !std::isfinite(seconds) || seconds <= 0) continue;
+    const size_t track = level_track(level);
+    record(track, {level_bytes(level, bytes), ranks, seconds, tracks_[track].observed});
+    refit(track);
+  }
+}
+
+int CostModel::level_ranks(Level level) const {
+  return level == Level::kIntra ? options_.shape.ranks_per_host : options_.shape.hosts;
+}
+
+size_t CostModel::level_bytes(Level level, size_t bytes) const {
+  return level == Level::kIntra
+             ? bytes
+             : bytes / static_cast<size_t>(std::max(1, options_.shape.ranks_per_host));
+}
+
+void CostModel::record(size_t index, const Sample& sample) {
+  Track& track = tracks_[index];
+  ++track.observed;
   if (std::optional<Sample> old = push_ring(track.window, options_.window, sample)) {
     --track.per_bucket[static_cast<size_t>(size_bucket(old->bytes))];
-    add(track.sums, a, *old, -1);
+    add(track.sums, index, *old, -1);
   }
-  ++track.per_bucket[static_cast<size_t>(size_bucket(bytes))];
-  add(track.sums, a, sample, +1);
+  ++track.per_bucket[static_cast<size_t>(size_bucket(sample.bytes))];
+  add(track.sums, index, sample, +1);
   if (track.observed % options_.window == 0) {  // now and then exactly, so rounding cannot grow
     track.sums = {};
-    for (const Sample& s : track.window.samples) add(track.sums, a, s, +1);
+    for (const Sample& s : track.window.samples) add(track.sums, index, s, +1);
   }
-  push_ring(track.recent[static_cast<size_t>(size_bucket(bytes))], kBucketRing, sample);
-  refit(a);
+  push_ring(track.recent[static_cast<size_t>(size_bucket(sample.bytes))], kBucketRing, sample);
+}
+
+CostTerms CostModel::track_terms(size_t track, size_t bytes, int ranks) {
+  // A level's samples are rings over that level's ranks and bytes.
+  const Algorithm a = track < kNumAlgorithms ? static_cast<Algorithm>(track) : Algorithm::kRing;
+  return cost_terms(a, bytes, ranks);
 }
 
 std::optional<CostModel::Sample> CostModel::push_ring(Ring& ring, size_t cap, const Sample& s) {
@@ -89,10 +126,10 @@ std::optional<CostModel::Sample> CostModel::push_ring(Ring& ring, size_t cap, co
   return old;
 }
 
-void CostModel::add(Sums& sums, Algorithm a, const Sample& s, double sign) {
+void CostModel::add(Sums& sums, size_t track, const Sample& s, double sign) {
   // Minimise sum w (A alpha + B beta - t)^2 with w = 1/t^2, i.e. relative error: unweighted,
   // the largest transfers would decide alpha, which only the small ones can measure.
-  const CostTerms c = cost_terms(a, s.bytes, s.ranks);
+  const CostTerms c = track_terms(track, s.bytes, s.ranks);
   const double w = sign / (s.seconds * s.seconds);
   sums.aa += w * c.alpha_terms * c.alpha_terms;
   sums.ab += w * c.alpha_terms * c.beta_terms;
@@ -102,8 +139,8 @@ void CostModel::add(Sums& sums, Algorithm a, const Sample& s, double sign) {
   sums.tt += w * s.seconds * s.seconds;
 }
 
-void CostModel::refit(Algorithm a) {
-  Track& track = tracks_[index(a)];
+void CostModel::refit(size_t index) {
+  Track& track = tracks_[index];
   track.fitted = false;
   if (track.window.samples.size() < options_.min_samples) return;
   const double saa = track.sums.aa, sab = track.sums.ab, sbb = track.sums.bb;
@@ -127,19 +164,45 @@ void CostModel::refit(Algorithm a) {
   track.fitted = true;
 }
 
-AlphaBeta CostModel::params(Algorithm a) const {
-  const Track& track = tracks_[index(a)];
-  return track.fitted ? track.fit : options_.priors[index(a)];
+AlphaBeta CostModel::track_params(size_t track) const {
+  const Track& t = tracks_[track];
+  if (t.fitted) return t.fit;
+  return track < kNumAlgorithms ? options_.priors[track]
+                                : options_.level_priors[track - kNumAlgorithms];
 }
 
-bool CostModel::fitted(Algorithm a) const { return tracks_[index(a)].fitted; }
+AlphaBeta CostModel::params(Algorithm a) const {
+  return a == Algorithm::kHierarchical ? level_params(Level::kInter) : track_params(index(a));
+}
+
+bool CostModel::fitted(Algorithm a) const {
+  if (a == Algorithm::kHierarchical) {
+    return level_fitted(Level::kIntra) && level_fitted(Level::kInter);
+  }
+  return tracks_[index(a)].fitted;
+}
 
 size_t CostModel::samples(Algorithm a) const { return tracks_[index(a)].window.samples.size(); }
 
-double CostModel::predict(Algorithm a, size_t bytes, int ranks) const {
-  const AlphaBeta ab = params(a);
-  const CostTerms c = cost_terms(a, bytes, ranks);
+AlphaBeta CostModel::level_params(Level level) const { return track_params(level_track(level)); }
+
+bool CostModel::level_fitted(Level level) const { return tracks_[level_track(level)].fitted; }
+
+double CostModel::predict_track(size_t track, size_t bytes, int ranks) const {
+  const AlphaBeta ab = track_params(track);
+  const CostTerms c = track_terms(track, bytes, ranks);
   return c.alpha_terms * ab.alpha + c.beta_terms * ab.beta;
+}
+
+double CostModel::predict_level(Level level, size_t bytes) const {
+  return predict_track(level_track(level), level_bytes(level, bytes), level_ranks(level));
+}
+
+double CostModel::predict(Algorithm a, size_t bytes, int ranks) const {
+  if (a == Algorithm::kHierarchical && options_.shape.hosts > 1) {
+    return predict_level(Level::kIntra, bytes) + predict_level(Level::kInter, bytes);
+  }
+  return predict_track(index(a), bytes, ranks);
 }
 
 double CostModel::measured_ratio(Algorithm a, size_t bucket, int ranks) const {
@@ -202,25 +265,25 @@ Algorithm CostModel::choose(size_t bytes, int ranks) const {
   return static_cast<Algorithm>(pick);
 }
 
-std::optional<size_t> CostModel::crossover_bytes(int ranks) const {
+std::optional<size_t> CostModel::crossover_bytes(Algorithm faster, Algorithm than,
+                                                 int ranks) const {
   if (ranks < 2) return std::nullopt;
-  auto ring_wins = [&](size_t n) {
-    return predict(Algorithm::kRing, n, ranks) < predict(Algorithm::kTree, n, ranks);
-  };
-  // Both are lines in n: ring - tree = gap - n * gain, gain being what ring saves per byte.
-  const AlphaBeta ring = params(Algorithm::kRing), tree = params(Algorithm::kTree);
-  const CostTerms r = cost_terms(Algorithm::kRing, 1, ranks);
-  const CostTerms t = cost_terms(Algorithm::kTree, 1, ranks);
-  const double gap = r.alpha_terms * ring.alpha - t.alpha_terms * tree.alpha;
-  const double gain = t.beta_terms * tree.beta - r.beta_terms * ring.beta;
+  auto wins = [&](size_t n) { return predict(faster, n, ranks) < predict(than, n, ranks); };
+  // Both predictions are lines in n (the inter-host level's n / L is one up to rounding):
+  // faster - than = gap - n * gain, gain being what `faster` saves per byte.
+  constexpr double kProbe = 0x1p30;
+  const double gap = predict(faster, 0, ranks) - predict(than, 0, ranks);
+  const double gain =
+      (predict(than, size_t{1} << 30, ranks) - predict(faster, size_t{1} << 30, ranks) + gap) /
+      kProbe;
   if (gap < 0) return 0;
   if (gain <= 0) return std::nullopt;
   const double at = std::floor(gap / gain) + 1;
   if (!(at < 0x1p62)) return std::nullopt;
   auto n = static_cast<size_t>(at);
   // The closed form can be off by rounding at the boundary; settle it against predict().
-  for (int i = 0; i < 4 && n > 0 && ring_wins(n - 1); ++i) --n;
-  for (int i = 0; i < 4 && !ring_wins(n); ++i) ++n;
+  for (int i = 0; i < 4 && n > 0 && wins(n - 1); ++i) --n;
+  for (int i = 0; i < 4 && !wins(n); ++i) ++n;
   return n;
 }
 

@@ -5,6 +5,12 @@
 //   tree    s (a + n b), s = log2(p') + (p != p' ? 2 : 0), p' the largest power of two <= p
 //           (recursive doubling plus the fold-in and fold-out of the extra ranks)
 //   native  like ring until its own fit says otherwise.
+//   hierarchical (a job on H hosts of L ranks each) the sum of two levels, each fitted on its own
+//           from the phase timings hierarchical_allreduce reports:
+//             intra-host  ring over L ranks of n bytes:      2(L-1) a_i + 2((L-1)/L) n b_i
+//             inter-host  ring over H ranks of n/L bytes:    2(H-1) a_x + 2((H-1)/H) (n/L) b_x
+//           (uneven hosts run a leaders' ring of all n bytes; the model keeps L = the largest
+//           host, which under-predicts their network share: auto measures and corrects).
 // Each algorithm starts from a prior and is refitted by weighted least squares over its most
 // recent observations (running sums: O(1) per observation). choose() corrects each prediction
 // by the median measured/predicted ratio of the last few observations at that size (a small
@@ -43,12 +49,26 @@ struct CostTerms {
 };
 CostTerms cost_terms(Algorithm a, size_t bytes, int ranks);
 
+// The two levels of a hierarchical allreduce.
+enum class Level : uint8_t { kIntra = 0, kInter };
+
+// How the job's ranks sit on hosts: `hosts` hosts of at most `ranks_per_host` ranks.
+struct HostShape {
+  int hosts = 1;
+  int ranks_per_host = 1;
+};
+
 struct CostModelOptions {
-  // Shared memory: 5 us per message, 5 GB/s. Indexed by Algorithm.
+  // Shared memory: 5 us per message, 5 GB/s. Indexed by Algorithm; hierarchical's entry is
+  // unused (its levels have their own priors).
   std::array<AlphaBeta, kNumAlgorithms> priors = {
-      {{5e-6, 1 / 5e9}, {5e-6, 1 / 5e9}, {5e-6, 1 / 5e9}}};
-  // What choose() may return, indexed by Algorithm. At least one must be true.
-  std::array<bool, kNumAlgorithms> allowed = {true, true, true};
+      {{5e-6, 1 / 5e9}, {5e-6, 1 / 5e9}, {5e-6, 1 / 5e9}, {5e-6, 1 / 5e9}}};
+  // Indexed by Level.
+  std::array<AlphaBeta, 2> level_priors = {{{5e-6, 1 / 5e9}, {5e-6, 1 / 5e9}}};
+  HostShape shape;
+  // What choose() may return, indexed by Algorithm. At least one must be true. Hierarchical is
+  // off unless the job spans hosts (the coordinator turns it on).
+  std::array<bool, kNumAlgorithms> allowed = {true, true, true, false};
   // Each algorithm is fitted over its last `window` observations.
   size_t window = 256;
   // Fewer usable observations than this keep the prior.
@@ -73,23 +93,39 @@ class CostModel {
   // that carry no information (ranks < 2, seconds not finite or not positive) are ignored.
   void observe(Algorithm a, size_t bytes, int ranks, double seconds);
 
-  // Predicted seconds for `a` (its fit, or its prior while it has none).
+  // Records the two levels of one hierarchical allreduce of `bytes` (its total time goes to
+  // observe(kHierarchical, ...)). Refits both levels.
+  void observe_levels(size_t bytes, double intra_seconds, double inter_seconds);
+
+  // Predicted seconds for `a` (its fit, or its prior while it has none). Hierarchical: the sum
+  // of its levels over options().shape (`ranks` is not used).
   double predict(Algorithm a, size_t bytes, int ranks) const;
+  // Predicted seconds of one level of a hierarchical allreduce of `bytes`.
+  double predict_level(Level level, size_t bytes) const;
 
   // The predicted-fastest allowed algorithm (ties go to the lower enum value), except for the
   // exploration decisions described in CostModelOptions. Deterministic given the sequence of
   // calls.
   Algorithm choose(size_t bytes, int ranks) const;
 
-  // Smallest message size at which ring is predicted strictly faster than tree over `ranks`;
-  // nullopt if it never is. For reports.
-  std::optional<size_t> crossover_bytes(int ranks) const;
+  // Smallest message size at which `faster` is predicted strictly faster than `than` over
+  // `ranks`; nullopt if it never is. For reports. The one-argument form is ring against tree.
+  std::optional<size_t> crossover_bytes(Algorithm faster, Algorithm than, int ranks) const;
+  std::optional<size_t> crossover_bytes(int ranks) const {
+    return crossover_bytes(Algorithm::kRing, Algorithm::kTree, ranks);
+  }
 
   // The coefficients predict() uses for `a`, whether they come from a fit, and how many
-  // observations the fit may use (at most the window).
+  // observations the fit may use (at most the window). Hierarchical: the inter-host level's
+  // coefficients (the network is what its cost turns on), fitted once both levels are, and its
+  // count of timed allreduces.
   AlphaBeta params(Algorithm a) const;
   bool fitted(Algorithm a) const;
   size_t samples(Algorithm a) const;
+  AlphaBeta level_params(Level level) const;
+  bool level_fitted(Level level) const;
+
+  const CostModelOptions& options() const { return options_; }
 
   // The exploration bucket of a message size: 0 for 0 bytes, else floor(log2(bytes)) + 1.
   static int size_bucket(size_t bytes);
@@ -125,15 +161,28 @@ class CostModel {
   };
 
   // Adds `s` to `ring` (capacity `cap`); returns the sample it replaced, if the ring was full.
+  // Tracks 0 .. kNumAlgorithms-1 are the algorithms' (hierarchical's holds its total times, for
+  // exploration and the measured ratio, and is never fitted itself); then one per Level, whose
+  // samples are ring samples over that level's ranks and bytes.
+  static constexpr size_t kNumTracks = kNumAlgorithms + 2;
+  static size_t level_track(Level level) { return kNumAlgorithms + static_cast<size_t>(level); }
+  // The ranks and bytes one level of a hierarchical allreduce of `bytes` spans.
+  int level_ranks(Level level) const;
+  size_t level_bytes(Level level, size_t bytes) const;
+
   static std::optional<Sample> push_ring(Ring& ring, size_t cap, const Sample& s);
-  static void add(Sums& sums, Algorithm a, const Sample& s, double sign);
-  void refit(Algorithm a);
+  static CostTerms track_terms(size_t track, size_t bytes, int ranks);
+  static void add(Sums& sums, size_t track, const Sample& s, double sign);
+  void record(size_t track, const Sample& s);
+  void refit(size_t track);
+  AlphaBeta track_params(size_t track) const;
+  double predict_track(size_t track, size_t bytes, int ranks) const;
   // Median of measured / predicted time over `a`'s most recent samples in this size bucket
   // (1 when it has fewer than explore_min_samples in the window).
   double measured_ratio(Algorithm a, size_t bucket, int ranks) const;
 
   CostModelOptions options_;
-  std::array<Track, kNumAlgorithms> tracks_;
+  std::array<Track, kNumTracks> tracks_;
   mutable std::array<uint32_t, kNumBuckets> decisions_{};  // choose() calls, by size bucket
 };
 

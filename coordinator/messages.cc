@@ -1,6 +1,7 @@
 #include "coordinator/messages.h"
 
 #include "coordinator/wire.h"
+#include "ops/backend.h"
 
 namespace quorum::coord {
 namespace {
@@ -75,7 +76,9 @@ Schedule get_schedule(Reader& r) {
     e.dtype = get_enum<DataType>(r, kNumDataTypes, "dtype");
     e.device = get_enum<Device::Kind>(r, 2, "device kind");
     e.algorithm = r.u8();
-    if (r.ok() && e.algorithm >= 3) r.fail("invalid algorithm " + std::to_string(e.algorithm));
+    if (r.ok() && e.algorithm >= ops::kNumAlgorithms) {
+      r.fail("invalid algorithm " + std::to_string(e.algorithm));
+    }
   }
   x.start = r.u32();
   if (r.ok() && x.start > 0 && x.start >= x.entries.size()) {
@@ -236,7 +239,9 @@ Message get_payload(uint16_t type, Reader& r) {
         p.code = get_enum<StatusCode>(r, static_cast<int>(StatusCode::kUnimplemented) + 1,
                                       "status code");
         p.algorithm = r.u8();
-        if (r.ok() && p.algorithm >= 3) r.fail("invalid algorithm " + std::to_string(p.algorithm));
+        if (r.ok() && p.algorithm >= ops::kNumAlgorithms) {
+          r.fail("invalid algorithm " + std::to_string(p.algorithm));
+        }
         p.mode = get_enum<SyncMode>(r, 2, "sync mode");
         p.mode_reason = r.str(1024);
         uint8_t counted = r.u8();

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <string_view>
 #include <vector>
@@ -14,9 +15,26 @@
 namespace quorum::ops {
 
 // How an allreduce is carried out: the library's own call, a ring (reduce-scatter + allgather)
-// or a tree (recursive doubling) on point-to-point messages.
-enum class Algorithm : uint8_t { kNative = 0, kRing, kTree };
-inline constexpr int kNumAlgorithms = 3;
+// or a tree (recursive doubling) on point-to-point messages, or hierarchical (inside each host,
+// then across hosts: hierarchical_allreduce.h).
+enum class Algorithm : uint8_t { kNative = 0, kRing, kTree, kHierarchical };
+inline constexpr int kNumAlgorithms = 4;
+
+// When each level of a hierarchical allreduce ran, on steady_clock nanoseconds (the clock of
+// Timeline::now_ns): the intra-host phase before the network, the inter-host phase, and the
+// intra-host phase after it. A rank that takes no part in the inter-host phase (an uneven
+// host's non-leader) has an empty one.
+struct LevelTimes {
+  int64_t start_ns = 0;
+  int64_t inter_start_ns = 0;
+  int64_t inter_end_ns = 0;
+  int64_t end_ns = 0;
+
+  double intra_seconds() const {
+    return static_cast<double>((inter_start_ns - start_ns) + (end_ns - inter_end_ns)) * 1e-9;
+  }
+  double inter_seconds() const { return static_cast<double>(inter_end_ns - inter_start_ns) * 1e-9; }
+};
 
 class Backend {
  public:
@@ -39,6 +57,9 @@ class Backend {
   // Rank r's `bytes_per_rank[r]` bytes from `send` land in every rank's `recv`, in rank order.
   virtual Status allgather(const void* send, void* recv,
                            const std::vector<size_t>& bytes_per_rank) = 0;
+
+  // The levels of the last allreduce if it ran hierarchically, else nullptr.
+  virtual const LevelTimes* last_levels() const { return nullptr; }
 
   void set_progress_hook(ProgressHook hook) { progress_ = std::move(hook); }
 

@@ -10,6 +10,7 @@
 
 #include "ops/backoff.h"
 #include "ops/kernels.h"
+#include "ops/hierarchical_allreduce.h"
 #include "ops/p2p_allreduce.h"
 
 namespace quorum::ops {
@@ -93,7 +94,8 @@ Status wait_request(MPI_Request& request, const std::function<void()>& progress)
   }
 }
 
-MpiBackend::MpiBackend(MPI_Comm comm) : comm_(comm) {
+MpiBackend::MpiBackend(MPI_Comm comm, const Hierarchy* hierarchy)
+    : comm_(comm), hierarchy_(hierarchy) {
   MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
   MPI_Comm_rank(comm_, &rank_);
   MPI_Comm_size(comm_, &size_);
@@ -101,7 +103,14 @@ MpiBackend::MpiBackend(MPI_Comm comm) : comm_(comm) {
 
 Status MpiBackend::allreduce(void* buf, size_t count, DataType t, ReduceOp op,
                              Algorithm algorithm) {
-  if (algorithm == Algorithm::kRing) {
+  levels_valid_ = false;
+  if (algorithm == Algorithm::kHierarchical && hierarchy_) {
+    Status s = hierarchical_allreduce(*hierarchy_, buf, count, t, op, [this] { progress(); },
+                                      &levels_);
+    levels_valid_ = s.is_ok();
+    return s;
+  }
+  if (algorithm == Algorithm::kRing || algorithm == Algorithm::kHierarchical) {
     return ring_allreduce(comm_, buf, count, t, op, [this] { progress(); });
   }
   if (algorithm == Algorithm::kTree) {

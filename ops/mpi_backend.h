@@ -6,6 +6,7 @@
 #include <mpi.h>
 
 #include "ops/backend.h"
+#include "ops/hierarchy.h"
 
 namespace quorum::ops {
 
@@ -32,8 +33,9 @@ Status mpi_status(int err, std::string_view call);
 
 class MpiBackend final : public Backend {
  public:
-  // Does not take ownership of `comm`; it must outlive the backend. Sets MPI_ERRORS_RETURN.
-  explicit MpiBackend(MPI_Comm comm);
+  // Does not take ownership of `comm` or `hierarchy`; they must outlive the backend. Sets
+  // MPI_ERRORS_RETURN. Without a hierarchy, kHierarchical runs as a ring (one host).
+  explicit MpiBackend(MPI_Comm comm, const Hierarchy* hierarchy = nullptr);
 
   std::string_view name() const override { return "mpi"; }
   int rank() const override { return rank_; }
@@ -43,11 +45,15 @@ class MpiBackend final : public Backend {
   Status allreduce(void* buf, size_t count, DataType t, ReduceOp op,
                    Algorithm algorithm = Algorithm::kNative) override;
   Status broadcast(void* buf, size_t bytes, int root) override;
+  const LevelTimes* last_levels() const override { return levels_valid_ ? &levels_ : nullptr; }
   Status allgather(const void* send, void* recv,
                    const std::vector<size_t>& bytes_per_rank) override;
 
  private:
   MPI_Comm comm_;
+  const Hierarchy* hierarchy_ = nullptr;
+  LevelTimes levels_;
+  bool levels_valid_ = false;
   int rank_ = 0;
   int size_ = 1;
 };

@@ -179,12 +179,14 @@ Status comm_shape(MPI_Comm comm, int* rank, int* size) {
 
 }  // namespace
 
-Status ring_allreduce(MPI_Comm comm, void* buf, size_t count, DataType t, ReduceOp op,
-                      const std::function<void()>& progress, size_t segment_bytes) {
+Status ring_reduce_scatter_allgather(MPI_Comm comm, void* buf, size_t count, DataType t,
+                                     ReduceOp op, const std::function<void()>& progress,
+                                     const OwnedBlock& owned, size_t segment_bytes) {
   QUORUM_RETURN_IF_ERROR(check_args(buf, count, t, "ring_allreduce"));
   int rank = 0, size = 1;
   QUORUM_RETURN_IF_ERROR(comm_shape(comm, &rank, &size));
-  if (size == 1 || count == 0) return Status::ok();
+  if (count == 0) return Status::ok();
+  if (size == 1) return owned ? owned(buf, count) : Status::ok();
 
   auto* base = static_cast<unsigned char*>(buf);
   const size_t elem = dtype_size(t);
@@ -209,9 +211,9 @@ Status ring_allreduce(MPI_Comm comm, void* buf, size_t count, DataType t, Reduce
         pipe.run({block_ptr(send_b), block_count(send_b), right, block_ptr(recv_b),
                   block_count(recv_b), left, Combine::kLocalFirst, kRingReduceScatterTag}));
   }
-  if (op == ReduceOp::kAverage) {
+  if (owned) {
     const size_t mine = (r + 1) % p;
-    divide(block_ptr(mine), block_count(mine), t, static_cast<double>(p));
+    QUORUM_RETURN_IF_ERROR(owned(block_ptr(mine), block_count(mine)));
   }
   // Allgather: rank r starts with complete block r+1 and forwards what it last received.
   for (size_t s = 0; s + 1 < p; ++s) {
@@ -222,6 +224,21 @@ Status ring_allreduce(MPI_Comm comm, void* buf, size_t count, DataType t, Reduce
                   block_count(recv_b), left, Combine::kCopy, kRingAllgatherTag}));
   }
   return Status::ok();
+}
+
+Status ring_allreduce(MPI_Comm comm, void* buf, size_t count, DataType t, ReduceOp op,
+                      const std::function<void()>& progress, size_t segment_bytes) {
+  int size = 1;
+  QUORUM_RETURN_IF_ERROR(mpi_status(MPI_Comm_size(comm, &size), "MPI_Comm_size"));
+  OwnedBlock divide_owned;
+  if (op == ReduceOp::kAverage) {
+    divide_owned = [t, size](void* block, size_t n) {
+      divide(block, n, t, static_cast<double>(size));
+      return Status::ok();
+    };
+  }
+  return ring_reduce_scatter_allgather(comm, buf, count, t, op, progress, divide_owned,
+                                       segment_bytes);
 }
 
 Status tree_allreduce(MPI_Comm comm, void* buf, size_t count, DataType t, ReduceOp op,

@@ -45,6 +45,18 @@ Status ring_allreduce(MPI_Comm comm, void* buf, size_t count, DataType t, Reduce
                       const std::function<void()>& progress,
                       size_t segment_bytes = kDefaultSegmentBytes);
 
+// The ring's two phases with a step between them. After the reduce-scatter (combining with
+// `op`; Average is a Sum here) `owned` is called once with the block this rank completed, and
+// may rewrite it in place (divide it, or reduce it further over another communicator); the
+// allgather then copies every rank's block, as `owned` left it, to every rank. With one rank,
+// `owned` gets the whole buffer; with count 0 it is not called. ring_allreduce is this with
+// `owned` dividing by the rank count for Average.
+using OwnedBlock = std::function<Status(void* block, size_t count)>;
+Status ring_reduce_scatter_allgather(MPI_Comm comm, void* buf, size_t count, DataType t,
+                                     ReduceOp op, const std::function<void()>& progress,
+                                     const OwnedBlock& owned,
+                                     size_t segment_bytes = kDefaultSegmentBytes);
+
 // Tree: recursive doubling, log2(p') full-buffer exchanges where p' is the largest power of two
 // not above the rank count. The first 2(size - p') ranks fold in pairwise first (even rank sends
 // its buffer to the odd one and later receives the result from it), which adds two steps for a

@@ -102,6 +102,14 @@ int local_size() {
   auto rt = current();
   return rt ? rt->local_size() : -1;
 }
+int host_count() {
+  auto rt = current();
+  return rt ? rt->hierarchy().hosts() : -1;
+}
+int host_index() {
+  auto rt = current();
+  return rt ? rt->hierarchy().host_index() : -1;
+}
 
 Handle enqueue_allreduce(const std::string& name, const Tensor& input, const Tensor& output,
                          ReduceOp op, DoneCallback done) {

@@ -101,7 +101,8 @@ bool set_word(std::string_view text, Config& c) {
   return false;
 }
 
-constexpr const char* kAlgorithms[] = {"auto", "native", "ring", "tree"};
+constexpr const char* kAlgorithms[] = {"auto", "native", "ring", "tree", "hierarchical"};
+constexpr const char* kSwitches[] = {"auto", "on", "off"};
 constexpr const char* kCompressions[] = {"none", "fp16", "bf16"};
 constexpr const char* kSyncModes[] = {"sync", "bounded", "periodic", "auto"};
 
@@ -147,11 +148,18 @@ constexpr KnobSpec kKnobs[] = {
      "(one control message per bucket instead of one per tensor). In bounded mode, also the "
      "grace given to late ranks after the quorum arrived.",
      set_double<&Config::cycle_time_ms, 0, 10000>},
-    {"QUORUM_ALGO", nullptr, "enum", "auto", "auto|native|ring|tree",
+    {"QUORUM_ALGO", nullptr, "enum", "auto", "auto|native|ring|tree|hierarchical",
      "Allreduce algorithm on MPI: native is MPI_Allreduce, ring and tree run on point-to-point "
-     "messages, auto picks per plan from an alpha-beta model fitted to the collectives timed so "
-     "far.",
+     "messages, hierarchical reduces inside each host, then across hosts, then shares inside "
+     "the host again (a ring on one host); auto picks per plan from an alpha-beta model fitted "
+     "to the collectives timed so far.",
      set_word<&Config::algorithm, kAlgorithms>},
+    {"QUORUM_HIERARCHICAL", nullptr, "enum", "auto", "auto|on|off",
+     "The hierarchical allreduce for jobs that span hosts. auto: QUORUM_ALGO=auto may choose it "
+     "per plan when the job spans hosts with more than one rank on some host (its intra-host "
+     "and inter-host levels are fitted separately). on: every host plan runs it (as "
+     "QUORUM_ALGO=hierarchical). off: never.",
+     set_word<&Config::hierarchical, kSwitches>},
     {"QUORUM_COMPRESSION", nullptr, "enum", "none", "none|fp16|bf16",
      "Floating-point allreduces travel as fp16 or bf16 (half the bytes of f32, lossy): cast "
      "when packed, combined in f32 at each step and cast back when unpacked, on the host (MPI) "

@@ -26,7 +26,8 @@ struct Config {
   std::string control_addr;      // address rank 0 binds and publishes; "" = automatic
   double connect_timeout_sec = 0;
   double shutdown_timeout_sec = 0;
-  std::string algorithm = "auto";  // auto | native | ring | tree
+  std::string algorithm = "auto";  // auto | native | ring | tree | hierarchical
+  std::string hierarchical = "auto";  // auto | on | off: the hierarchical allreduce across hosts
   std::string sync_mode = "sync";  // sync | bounded | periodic | auto
   int64_t average_period = 8;      // periodic: steps between parameter averagings
   int64_t average_warmup = 0;      // periodic/auto: sync steps before the first local one

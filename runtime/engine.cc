@@ -268,6 +268,8 @@ Stats Engine::stats() const {
   s.allreduce_native = by_algorithm_[static_cast<size_t>(ops::Algorithm::kNative)].load();
   s.allreduce_ring = by_algorithm_[static_cast<size_t>(ops::Algorithm::kRing)].load();
   s.allreduce_tree = by_algorithm_[static_cast<size_t>(ops::Algorithm::kTree)].load();
+  s.allreduce_hierarchical =
+      by_algorithm_[static_cast<size_t>(ops::Algorithm::kHierarchical)].load();
   s.fast_plans = fast_plans_.load();
   s.schedules = schedules_.load();
   s.fast_fallbacks = fast_fallbacks_.load();

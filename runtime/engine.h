@@ -44,9 +44,10 @@ class Engine {
     const Topology* topology = nullptr;      // not owned
     // Where the current timeline (if any) is published; not owned, may be null.
     const TimelineSlot* timeline = nullptr;
-    // Called after each allreduce with its algorithm, wire bytes and seconds (rank 0 feeds the
-    // coordinator's cost model with it); may be empty.
-    std::function<void(ops::Algorithm, size_t, double)> on_allreduce_timed;
+    // Called after each allreduce with its algorithm, wire bytes and seconds, and the times of
+    // its levels if it ran hierarchically (else null); rank 0 feeds the coordinator's cost model
+    // with it. May be empty.
+    std::function<void(ops::Algorithm, size_t, double, const ops::LevelTimes*)> on_allreduce_timed;
     // Device (NCCL) data path: the backend for CUDA tensors; not owned; null in a build
     // without NCCL.
     ops::DeviceBackend* device_backend = nullptr;
@@ -143,6 +144,8 @@ class Engine {
   void pack_part(TensorHistory* h, void* dst, DataType wire, const void* src, DataType dtype,
                  size_t elements);
   // A plan's host allreduce, counted by algorithm (Stats) when it succeeds.
+  // The levels of a hierarchical allreduce on the timeline, inside its plan's span.
+  void trace_levels(const coord::Plan& plan, const ops::LevelTimes& levels);
   Status plan_allreduce(void* buf, size_t count, DataType wire, ReduceOp op,
                         ops::Algorithm algorithm);
   // Hands a folded tensor to the flush callback (a warning when there is none), counting it.

@@ -115,6 +115,21 @@ bool Engine::answer_late(PendingRequest& r) {
   return true;
 }
 
+void Engine::trace_levels(const coord::Plan& plan, const ops::LevelTimes& t) {
+  // Nested inside the plan's collective span; category "level", so the sync-cost breakdown
+  // does not count the time twice.
+  if (!tl_) return;
+  const auto seq = static_cast<int64_t>(plan.seq);
+  trace(Lane::kCollective, "level", "intra-host reduce", t.start_ns, t.inter_start_ns,
+        {{"plan", seq}, {"level", std::string("intra")}});
+  if (t.inter_end_ns > t.inter_start_ns) {
+    trace(Lane::kCollective, "level", "inter-host allreduce", t.inter_start_ns, t.inter_end_ns,
+          {{"plan", seq}, {"level", std::string("inter")}});
+  }
+  trace(Lane::kCollective, "level", "intra-host share", t.inter_end_ns, t.end_ns,
+        {{"plan", seq}, {"level", std::string("intra")}});
+}
+
 Status Engine::plan_allreduce(void* buf, size_t count, DataType wire, ReduceOp op,
                               ops::Algorithm algorithm) {
   Status s = opt_.host_backend->allreduce(buf, count, wire, op, algorithm);
@@ -217,9 +232,11 @@ Status Engine::run_allreduce(const coord::Plan& plan, std::vector<Slot>& slots) 
     int64_t t0 = Timeline::now_ns();
     timed(plan, n * esize, requests, [&] { return plan_allreduce(buf, n, wire, op, algorithm); },
           &status);
+    const ops::LevelTimes* levels = status.is_ok() ? opt_.host_backend->last_levels() : nullptr;
+    if (levels) trace_levels(plan, *levels);
     if (status.is_ok() && opt_.on_allreduce_timed) {
       opt_.on_allreduce_timed(algorithm, n * esize,
-                              static_cast<double>(Timeline::now_ns() - t0) * 1e-9);
+                              static_cast<double>(Timeline::now_ns() - t0) * 1e-9, levels);
     }
   }
   if (!status.is_ok()) return status;

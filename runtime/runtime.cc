@@ -117,11 +117,9 @@ Status Runtime::start_mpi(int* mpi_rank) {
 Status Runtime::check_config() {
   MPI_Comm_rank(comm_, &rank_);
   MPI_Comm_size(comm_, &size_);
-  MPI_Comm local;
-  MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local);
-  MPI_Comm_rank(local, &local_rank_);
-  MPI_Comm_size(local, &local_size_);
-  MPI_Comm_free(&local);
+  QUORUM_RETURN_IF_ERROR(ops::Hierarchy::from_shared_memory(comm_, &hierarchy_));
+  local_rank_ = hierarchy_->local_rank();
+  local_size_ = hierarchy_->local_size();
   set_log_rank(rank_);
   QUORUM_RETURN_IF_ERROR(load_config(process_env(), &config_));
   configure_logging(config_.log_level, config_.log_subsystems);
@@ -165,6 +163,15 @@ Status Runtime::start_coordinator() {
     if (config_.algorithm == "native") so.algorithm = ops::Algorithm::kNative;
     if (config_.algorithm == "ring") so.algorithm = ops::Algorithm::kRing;
     if (config_.algorithm == "tree") so.algorithm = ops::Algorithm::kTree;
+    if (config_.algorithm == "hierarchical" || config_.hierarchical == "on") {
+      so.algorithm = ops::Algorithm::kHierarchical;
+    }
+    so.model.shape = {hierarchy_->hosts(), hierarchy_->max_local_size()};
+    // Worth choosing only where both levels exist: with one host, or one rank per host, it is
+    // a flat ring.
+    so.model.allowed[static_cast<size_t>(ops::Algorithm::kHierarchical)] =
+        config_.hierarchical != "off" && hierarchy_->hosts() > 1 &&
+        hierarchy_->max_local_size() > 1;
     mine.token = make_session_token();
     mine.job_settings = job_settings_text(config_);
     server_ = std::make_unique<coord::CoordinatorServer>(
@@ -217,7 +224,7 @@ Status Runtime::connect() {
 }
 
 Status Runtime::start_backends() {
-  backend_ = std::make_unique<ops::MpiBackend>(comm_);
+  backend_ = std::make_unique<ops::MpiBackend>(comm_, hierarchy_.get());
   // Device (NCCL) data path: cheap to create (CUDA starts at the first CUDA collective); a build
   // without NCCL has none, and CUDA tensors are refused at enqueue.
   if (ops::device_backend_built()) {
@@ -247,18 +254,24 @@ void Runtime::start_engine() {
       ops::Algorithm algorithm;
       size_t bytes;
       double seconds;
+      double intra_seconds;  // hierarchical: its levels
+      double inter_seconds;
     };
     auto batch = std::make_shared<std::vector<Sample>>();
     auto since = std::make_shared<int64_t>(0);
-    eo.on_allreduce_timed = [this, batch, since](ops::Algorithm a, size_t bytes, double seconds) {
+    eo.on_allreduce_timed = [this, batch, since](ops::Algorithm a, size_t bytes, double seconds,
+                                                 const ops::LevelTimes* levels) {
       constexpr size_t kBatch = 32;
       constexpr int64_t kMaxDelayNs = 20'000'000;
-      batch->push_back({a, bytes, seconds});
+      batch->push_back({a, bytes, seconds, levels ? levels->intra_seconds() : 0,
+                        levels ? levels->inter_seconds() : 0});
       const int64_t now = Timeline::now_ns();
       if (*since == 0) *since = now;
       if (batch->size() < kBatch && now - *since < kMaxDelayNs) return;
       coord::asio::post(io_, [s = server_.get(), samples = std::move(*batch)] {
-        for (const Sample& x : samples) s->observe(x.algorithm, x.bytes, x.seconds);
+        for (const Sample& x : samples) {
+          s->observe(x.algorithm, x.bytes, x.seconds, x.intra_seconds, x.inter_seconds);
+        }
       });
       batch->clear();
       *since = 0;
@@ -295,6 +308,7 @@ void Runtime::discard() {
   if (client_) client_->close();
   device_backend_.reset();
   backend_.reset();
+  hierarchy_.reset();
   if (comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
   if (step_comm_ != MPI_COMM_NULL) MPI_Comm_free(&step_comm_);
   if (own_mpi_) MPI_Finalize();
@@ -390,12 +404,14 @@ Status Runtime::shutdown() {
   if (!broken.empty()) {
     // MPI cannot finalise with a failed peer (it would wait for it forever): leave MPI as it
     // is and let the process exit; mpiexec then ends the job.
+    (void)hierarchy_.release();  // its communicators stay with the broken job, like comm_
     QLOG(kError, kInit) << "shutdown: the job is broken (" << broken
                         << "); MPI was not finalised, exit the process";
     return Status(StatusCode::kAborted,
                   "shutdown: the job is broken (" + broken + "); MPI was not finalised");
   }
   step_backend_.reset();
+  hierarchy_.reset();
   MPI_Comm_free(&comm_);
   MPI_Comm_free(&step_comm_);
   if (own_mpi_) MPI_Finalize();

@@ -58,6 +58,8 @@ class Runtime {
   int size() const { return size_; }
   int local_rank() const { return local_rank_; }
   int local_size() const { return local_size_; }
+  // How the job's ranks sit on hosts (MPI_COMM_TYPE_SHARED of the data communicator).
+  const ops::Hierarchy& hierarchy() const { return *hierarchy_; }
 
   // Validates and queues a request; on error returns it (the caller completes the handle).
   // `wake` false: the caller helps the engine right away (Engine::submit).
@@ -94,6 +96,7 @@ class Runtime {
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
   std::unique_ptr<Topology> topology_;
+  std::unique_ptr<ops::Hierarchy> hierarchy_;  // freed before comm_
   coord::asio::io_context io_;
   std::optional<coord::asio::executor_work_guard<coord::asio::io_context::executor_type>> work_;
   std::thread io_thread_;

@@ -25,7 +25,7 @@ using quorum::StatusCode;
 static_assert(static_cast<int>(quorum::DataType::kU8) == QUORUM_U8);
 static_assert(static_cast<int>(quorum::ReduceOp::kProduct) == QUORUM_PRODUCT);
 static_assert(static_cast<int>(StatusCode::kUnimplemented) == QUORUM_UNIMPLEMENTED);
-static_assert(sizeof(quorum_stats) == 13 * 8 + 8 + 3 * 8 + 3 * 8 + 2 * 8,
+static_assert(sizeof(quorum_stats) == 13 * 8 + 8 + 3 * 8 + 3 * 8 + 2 * 8 + 8,
               "quorum_stats only ever grows at the end");
 
 void copy_message(const std::string& msg, char* err, size_t err_len) {
@@ -155,6 +155,8 @@ int quorum_rank(void) { return quorum::rank(); }
 int quorum_size(void) { return quorum::size(); }
 int quorum_local_rank(void) { return quorum::local_rank(); }
 int quorum_local_size(void) { return quorum::local_size(); }
+int quorum_host_count(void) { return quorum::host_count(); }
+int quorum_host_index(void) { return quorum::host_index(); }
 
 quorum_handle* quorum_allreduce(const char* name, const void* input, void* output,
                                 quorum_dtype dtype, const int64_t* shape, int ndim, quorum_op op,
@@ -311,6 +313,7 @@ int quorum_get_stats(quorum_stats* out, size_t size) {
   c.allreduce_native = s.allreduce_native;
   c.allreduce_ring = s.allreduce_ring;
   c.allreduce_tree = s.allreduce_tree;
+  c.allreduce_hierarchical = s.allreduce_hierarchical;
   c.fast_plans = s.fast_plans;
   c.schedules = s.schedules;
   c.fast_fallbacks = s.fast_fallbacks;

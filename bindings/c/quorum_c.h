@@ -90,6 +90,9 @@ QUORUM_C_EXPORT int quorum_rank(void);
 QUORUM_C_EXPORT int quorum_size(void);
 QUORUM_C_EXPORT int quorum_local_rank(void);
 QUORUM_C_EXPORT int quorum_local_size(void);
+/* The hosts the job spans, and this process's host (0 .. count - 1); -1 when not initialised. */
+QUORUM_C_EXPORT int quorum_host_count(void);
+QUORUM_C_EXPORT int quorum_host_index(void);
 
 /* ---- collectives ---- */
 
@@ -212,6 +215,8 @@ typedef struct {
   /* periodic model averaging: local steps planned, averagings completed */
   uint64_t local_steps;
   uint64_t averagings;
+  /* host allreduce plans run hierarchically (inside hosts, then across them) */
+  uint64_t allreduce_hierarchical;
 } quorum_stats;
 /* Fills the first `size` bytes of `*out` (all zero when not initialised). Returns
  * QUORUM_INVALID_ARGUMENT for a NULL `out`. */

@@ -19,6 +19,8 @@ Status NcclBackend::enter(int ordinal, Algorithm algorithm, const std::string& w
                           ncclComm_t* comm) {
   QUORUM_RETURN_IF_ERROR(in_step(what));
   if (Status s = device(ordinal, d); !s.is_ok()) return fail(nullptr, s);
+  // NCCL's own algorithms already know the hosts: hierarchical runs as native there.
+  if (algorithm == Algorithm::kHierarchical) algorithm = Algorithm::kNative;
   if (Status s = communicator(**d, algorithm, comm); !s.is_ok()) return fail(*d, s);
   return Status::ok();
 }

@@ -24,6 +24,7 @@ const char* algo_text(Algorithm a) {
     case Algorithm::kNative: return "native";
     case Algorithm::kRing: return "ring";
     case Algorithm::kTree: return "tree";
+    case Algorithm::kHierarchical: return "native";  // NCCL's own rings and trees see hosts
   }
   return "native";
 }

@@ -1,20 +1,28 @@
-// ring_allreduce and tree_allreduce on MPI point-to-point, under mpiexec -n 1..4, without the
-// engine: every dtype (f16/bf16 as compressed plans send them) x op (Average included) x size (empty, fewer elements than ranks, not
+// ring_allreduce, tree_allreduce and hierarchical_allreduce on MPI point-to-point, under
+// mpiexec -n 1..4, without the engine. The hierarchical one runs over the real hosts
+// (MPI_COMM_TYPE_SHARED: one host here, two or more under tests/emulated_hosts.sh) and over
+// pretend hosts grouped from one machine's ranks: pairs (2 x 2 at 4 ranks) and uneven (1 and
+// the rest: 1 / 3 at 4 ranks), so the algorithm's both paths run in the plain MPI suite: every dtype (f16/bf16 as compressed plans send them) x op (Average included) x size (empty, fewer elements than ranks, not
 // divisible by the rank count, primes, many segments), exact against the (seed, rank, index) rule, and bitwise
 // identical on every rank, including for signed zeros and NaN payloads, where the operand order
 // of min/max/sum shows. Own main(): MPI only, no quorum::init.
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <cctype>
 #include <cmath>
+#include <functional>
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <map>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <type_traits>
 #include <vector>
 
+#include "ops/hierarchical_allreduce.h"
 #include "ops/p2p_allreduce.h"
 #include "tests/common/agree.h"
 #include "tests/common/test_data.h"
@@ -51,7 +59,16 @@ int comm_size(MPI_Comm c) {
   return s;
 }
 
-enum class Algo { kRing, kRingSmallSegments, kTree, kTreeSmallSegments };
+enum class Algo {
+  kRing,
+  kRingSmallSegments,
+  kTree,
+  kTreeSmallSegments,
+  kHierarchicalShared,  // hosts from MPI_COMM_TYPE_SHARED
+  kHierarchicalPairs,   // pretend hosts of two consecutive ranks
+  kHierarchicalUneven,  // pretend hosts {0} and {1 .. size-1}
+  kHierarchicalPairsSmallSegments,
+};
 
 const char* algo_name(Algo a) {
   switch (a) {
@@ -63,26 +80,78 @@ const char* algo_name(Algo a) {
       return "tree";
     case Algo::kTreeSmallSegments:
       return "tree/256B";
+    case Algo::kHierarchicalShared:
+      return "hierarchical/shared";
+    case Algo::kHierarchicalPairs:
+      return "hierarchical/pairs";
+    case Algo::kHierarchicalUneven:
+      return "hierarchical/uneven";
+    case Algo::kHierarchicalPairsSmallSegments:
+      return "hierarchical/pairs/256B";
   }
   return "?";
 }
 
+// One Hierarchy per communicator and grouping, built on first use (creating one is
+// collective, and every rank reaches the same calls in the same order).
+std::map<std::pair<MPI_Comm, Algo>, std::unique_ptr<ops::Hierarchy>> g_hierarchies;
+
+const ops::Hierarchy& hierarchy(Algo a, MPI_Comm comm) {
+  if (a == Algo::kHierarchicalPairsSmallSegments) a = Algo::kHierarchicalPairs;
+  std::unique_ptr<ops::Hierarchy>& h = g_hierarchies[{comm, a}];
+  if (h) return *h;
+  Status s;
+  if (a == Algo::kHierarchicalShared) {
+    s = ops::Hierarchy::from_shared_memory(comm, &h);
+  } else {
+    int rank = 0;
+    MPI_Comm_rank(comm, &rank);
+    const int color = a == Algo::kHierarchicalPairs ? rank / 2 : (rank == 0 ? 0 : 1);
+    MPI_Comm host = MPI_COMM_NULL;
+    MPI_Comm_split(comm, color, rank, &host);
+    s = ops::Hierarchy::create(comm, host, &h);
+    MPI_Comm_free(&host);
+  }
+  if (!s.is_ok()) {
+    std::fprintf(stderr, "creating a hierarchy failed: %s\n", s.message().c_str());
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+  return *h;
+}
+
+// Before `comm` is freed (its handle may be reused).
+void forget_hierarchies(MPI_Comm comm) {
+  for (auto it = g_hierarchies.begin(); it != g_hierarchies.end();) {
+    it = it->first.first == comm ? g_hierarchies.erase(it) : std::next(it);
+  }
+}
+
+bool is_tree(Algo a) { return a == Algo::kTree || a == Algo::kTreeSmallSegments; }
+
 void PrintTo(Algo a, std::ostream* os) { *os << algo_name(a); }
 
+// `segment` 0: the variant's own segment size.
 Status run_algo(Algo a, MPI_Comm comm, void* buf, size_t n, DataType t, ReduceOp op,
-                int* progress_calls = nullptr) {
-  auto progress = [progress_calls] {
-    if (progress_calls) ++*progress_calls;
-  };
+                size_t segment = 0) {
+  auto seg = [segment](size_t own) { return segment ? segment : own; };
+  const std::function<void()> progress;
   switch (a) {
     case Algo::kRing:
-      return ops::ring_allreduce(comm, buf, n, t, op, progress);
+      return ops::ring_allreduce(comm, buf, n, t, op, progress, seg(ops::kDefaultSegmentBytes));
     case Algo::kRingSmallSegments:
-      return ops::ring_allreduce(comm, buf, n, t, op, progress, 256);
+      return ops::ring_allreduce(comm, buf, n, t, op, progress, seg(256));
     case Algo::kTree:
-      return ops::tree_allreduce(comm, buf, n, t, op, progress);
+      return ops::tree_allreduce(comm, buf, n, t, op, progress, seg(ops::kDefaultSegmentBytes));
     case Algo::kTreeSmallSegments:
-      return ops::tree_allreduce(comm, buf, n, t, op, progress, 256);
+      return ops::tree_allreduce(comm, buf, n, t, op, progress, seg(256));
+    case Algo::kHierarchicalShared:
+    case Algo::kHierarchicalPairs:
+    case Algo::kHierarchicalUneven:
+      return ops::hierarchical_allreduce(hierarchy(a, comm), buf, n, t, op, progress, nullptr,
+                                         seg(ops::kDefaultSegmentBytes));
+    case Algo::kHierarchicalPairsSmallSegments:
+      return ops::hierarchical_allreduce(hierarchy(a, comm), buf, n, t, op, progress, nullptr,
+                                         seg(256));
   }
   return Status(StatusCode::kInternal, "unknown algorithm");
 }
@@ -132,6 +201,7 @@ TEST_P(Algorithms, EverySubCommunicatorSize) {
       check_one(GetParam(), sub, DataType::kF32, ReduceOp::kSum, n, 500 + n);
       check_one(GetParam(), sub, DataType::kI64, ReduceOp::kProduct, n, 600 + n);
     }
+    forget_hierarchies(sub);
     MPI_Comm_free(&sub);
   }
 }
@@ -142,10 +212,7 @@ TEST_P(Algorithms, LargeMessageManySegments) {
   const int rank = comm_rank(g_comm), size = comm_size(g_comm);
   auto buf = make_input(77, rank, n, DataType::kF32);
   buf[n * 4] = kGuard;
-  const bool tree = GetParam() == Algo::kTree || GetParam() == Algo::kTreeSmallSegments;
-  Status s =
-      tree ? ops::tree_allreduce(g_comm, buf.data(), n, DataType::kF32, ReduceOp::kSum, {}, 4096)
-           : ops::ring_allreduce(g_comm, buf.data(), n, DataType::kF32, ReduceOp::kSum, {}, 4096);
+  Status s = run_algo(GetParam(), g_comm, buf.data(), n, DataType::kF32, ReduceOp::kSum, 4096);
   EXPECT_TRUE(s.is_ok()) << s.message();
   auto want = expected_allreduce(77, size, n, DataType::kF32, ReduceOp::kSum);
   EXPECT_EQ(0, std::memcmp(want.data(), buf.data(), n * 4));
@@ -205,7 +272,7 @@ TEST_P(Algorithms, BackToBackWithoutBarriers) {
   // not have its messages matched by a peer's receive of the previous call.
   const int rank = comm_rank(g_comm), size = comm_size(g_comm);
   for (int round = 0; round < 30; ++round) {
-    Algo a = round % 2 == 0 ? GetParam() : Algo::kTree;
+    Algo a = round % 2 == 0 ? GetParam() : (is_tree(GetParam()) ? Algo::kRing : Algo::kTree);
     size_t n = 1 + static_cast<size_t>(round) * 37;
     auto buf = make_input(900 + round, rank, n, DataType::kI32);
     Status s = run_algo(a, g_comm, buf.data(), n, DataType::kI32, ReduceOp::kSum);
@@ -222,19 +289,15 @@ TEST_P(Algorithms, RejectsNullBufferWithoutCommunicating) {
 
 INSTANTIATE_TEST_SUITE_P(P2p, Algorithms,
                          ::testing::Values(Algo::kRing, Algo::kRingSmallSegments, Algo::kTree,
-                                           Algo::kTreeSmallSegments),
+                                           Algo::kTreeSmallSegments, Algo::kHierarchicalShared,
+                                           Algo::kHierarchicalPairs, Algo::kHierarchicalUneven,
+                                           Algo::kHierarchicalPairsSmallSegments),
                          [](const auto& info) {
-                           switch (info.param) {
-                             case Algo::kRing:
-                               return std::string("Ring");
-                             case Algo::kRingSmallSegments:
-                               return std::string("RingSmallSegments");
-                             case Algo::kTree:
-                               return std::string("Tree");
-                             case Algo::kTreeSmallSegments:
-                               return std::string("TreeSmallSegments");
+                           std::string name;
+                           for (char c : std::string(algo_name(info.param))) {
+                             if (std::isalnum(static_cast<unsigned char>(c))) name += c;
                            }
-                           return std::string("Unknown");
+                           return name;
                          });
 
 }  // namespace
@@ -274,6 +337,7 @@ int main(int argc, char** argv) {
   // process it reports.
   int worst = 0;
   MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, quorum::g_comm);
+  quorum::g_hierarchies.clear();
   MPI_Comm_free(&quorum::g_comm);
   MPI_Finalize();
   return worst;

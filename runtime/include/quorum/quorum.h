@@ -47,6 +47,11 @@ QUORUM_EXPORT int rank();
 QUORUM_EXPORT int size();
 QUORUM_EXPORT int local_rank();
 QUORUM_EXPORT int local_size();
+// The hosts the job spans (ranks that share memory are one host) and this process's host,
+// numbered 0 .. host_count() - 1 in the order of each host's lowest rank; -1 when not
+// initialised.
+QUORUM_EXPORT int host_count();
+QUORUM_EXPORT int host_index();
 
 namespace detail {
 struct HandleState;
@@ -166,6 +171,7 @@ struct Stats {
   uint64_t allreduce_native = 0;
   uint64_t allreduce_ring = 0;
   uint64_t allreduce_tree = 0;
+  uint64_t allreduce_hierarchical = 0;
   // Steady-state fast path (QUORUM_FAST_PATH): plans run from a schedule without asking rank 0,
   // schedules this rank took, and times it went back to the coordinator path.
   uint64_t fast_plans = 0;
