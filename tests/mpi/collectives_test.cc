@@ -132,11 +132,12 @@ TEST(Allreduce, StatsCountPlansByAlgorithm) {
   const uint64_t native = after.allreduce_native - before.allreduce_native;
   const uint64_t ring = after.allreduce_ring - before.allreduce_ring;
   const uint64_t tree = after.allreduce_tree - before.allreduce_tree;
+  const uint64_t hier = after.allreduce_hierarchical - before.allreduce_hierarchical;
   if (size() == 1) {
-    EXPECT_EQ(5u, native + ring + tree) << "one rank still runs (and counts) each plan";
+    EXPECT_EQ(5u, native + ring + tree + hier) << "one rank still runs (and counts) each plan";
     return;
   }
-  EXPECT_EQ(5u, native + ring + tree);
+  EXPECT_EQ(5u, native + ring + tree + hier);
   const char* algo = std::getenv("QUORUM_ALGO");
   const std::string fixed = algo ? algo : "auto";
   if (fixed == "native") {
@@ -145,7 +146,11 @@ TEST(Allreduce, StatsCountPlansByAlgorithm) {
     EXPECT_EQ(5u, ring);
   } else if (fixed == "tree") {
     EXPECT_EQ(5u, tree);
+  } else if (fixed == "hierarchical") {
+    EXPECT_EQ(5u, hier);
   }
+  // Auto chooses hierarchical only for a job that spans hosts with two ranks on one of them.
+  if (fixed == "auto" && (host_count() < 2 || host_count() == size())) EXPECT_EQ(0u, hier);
 }
 
 TEST(Broadcast, FromEveryRoot) {
