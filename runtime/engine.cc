@@ -270,6 +270,8 @@ Stats Engine::stats() const {
   s.allreduce_tree = by_algorithm_[static_cast<size_t>(ops::Algorithm::kTree)].load();
   s.allreduce_hierarchical =
       by_algorithm_[static_cast<size_t>(ops::Algorithm::kHierarchical)].load();
+  s.hierarchical_intra_seconds = static_cast<double>(intra_ns_.load()) * 1e-9;
+  s.hierarchical_inter_seconds = static_cast<double>(inter_ns_.load()) * 1e-9;
   s.fast_plans = fast_plans_.load();
   s.schedules = schedules_.load();
   s.fast_fallbacks = fast_fallbacks_.load();

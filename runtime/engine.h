@@ -220,6 +220,7 @@ class Engine {
   std::atomic<int64_t> collective_ns_{0}, negotiation_ns_{0};
   std::atomic<uint64_t> late_answered_{0}, folded_{0}, bounded_plans_{0};
   std::array<std::atomic<uint64_t>, ops::kNumAlgorithms> by_algorithm_{};  // host allreduce plans
+  std::atomic<int64_t> intra_ns_{0}, inter_ns_{0};  // levels of hierarchical allreduces
   std::atomic<int64_t> extra_bytes_{0}, extra_peak_{0};
 
   // Steady-state fast path (engine_fast.cc): a schedule from the coordinator, run in order; each

@@ -233,7 +233,13 @@ Status Engine::run_allreduce(const coord::Plan& plan, std::vector<Slot>& slots) 
     timed(plan, n * esize, requests, [&] { return plan_allreduce(buf, n, wire, op, algorithm); },
           &status);
     const ops::LevelTimes* levels = status.is_ok() ? opt_.host_backend->last_levels() : nullptr;
-    if (levels) trace_levels(plan, *levels);
+    if (levels) {
+      intra_ns_.fetch_add((levels->inter_start_ns - levels->start_ns) +
+                              (levels->end_ns - levels->inter_end_ns),
+                          std::memory_order_relaxed);
+      inter_ns_.fetch_add(levels->inter_end_ns - levels->inter_start_ns, std::memory_order_relaxed);
+      trace_levels(plan, *levels);
+    }
     if (status.is_ok() && opt_.on_allreduce_timed) {
       opt_.on_allreduce_timed(algorithm, n * esize,
                               static_cast<double>(Timeline::now_ns() - t0) * 1e-9, levels);

@@ -3,7 +3,8 @@
 # ranks (uneven), shared memory inside a host and TCP between them. Checks that every rank sees
 # its host's rank count, that the coordinator is reached at h0's bridge address from the other
 # namespace, that a client from another namespace with a wrong token is turned away while
-# training goes on, and that the collectives pass and the demo's replicas stay identical.
+# training goes on, and that the collectives pass (flat, and hierarchical over the real hosts)
+# and the demo's replicas stay identical with the hierarchical allreduce.
 # Skips (77) where namespaces cannot be created, saying why.
 # Usage: emulated_hosts.sh SOURCE_ROOT MPIEXEC QUORUM_DEMO MPI_COLLECTIVES MPI_ALGORITHMS
 set -euo pipefail
@@ -28,8 +29,10 @@ for layout in "h0:2,h1:2 2 2" "h0:1,h1:3 1 3"; do
   read -r hosts on0 on1 <<<"$layout"
   echo "== $hosts: collectives, algorithms, demo"
   run "$hosts" 4 "$collectives" >"$dir/coll" 2>&1 || { cat "$dir/coll"; fail "mpi_collectives on $hosts"; }
+  run "$hosts" 4 -genv EXPECT_HOSTS 2 -genv QUORUM_ALGO hierarchical "$collectives" >"$dir/coll" 2>&1 ||
+    { cat "$dir/coll"; fail "mpi_collectives with QUORUM_ALGO=hierarchical on $hosts"; }
   run "$hosts" 4 "$algorithms" >"$dir/algo" 2>&1 || { cat "$dir/algo"; fail "mpi_algorithms on $hosts"; }
-  run "$hosts" 4 "$demo" --steps 40 >"$dir/demo" 2>&1 || { cat "$dir/demo"; fail "demo on $hosts"; }
+  run "$hosts" 4 -genv QUORUM_HIERARCHICAL on "$demo" --steps 40 >"$dir/demo" 2>&1 || { cat "$dir/demo"; fail "demo on $hosts"; }
   grep -q "replicas identical on all 4 ranks: yes" "$dir/demo" || { cat "$dir/demo"; fail "replicas differ on $hosts"; }
   for h in h0 h1; do
     want=$([ "$h" = h0 ] && echo "$on0" || echo "$on1")

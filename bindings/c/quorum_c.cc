@@ -25,7 +25,7 @@ using quorum::StatusCode;
 static_assert(static_cast<int>(quorum::DataType::kU8) == QUORUM_U8);
 static_assert(static_cast<int>(quorum::ReduceOp::kProduct) == QUORUM_PRODUCT);
 static_assert(static_cast<int>(StatusCode::kUnimplemented) == QUORUM_UNIMPLEMENTED);
-static_assert(sizeof(quorum_stats) == 13 * 8 + 8 + 3 * 8 + 3 * 8 + 2 * 8 + 8,
+static_assert(sizeof(quorum_stats) == 13 * 8 + 8 + 3 * 8 + 3 * 8 + 2 * 8 + 3 * 8,
               "quorum_stats only ever grows at the end");
 
 void copy_message(const std::string& msg, char* err, size_t err_len) {
@@ -314,6 +314,8 @@ int quorum_get_stats(quorum_stats* out, size_t size) {
   c.allreduce_ring = s.allreduce_ring;
   c.allreduce_tree = s.allreduce_tree;
   c.allreduce_hierarchical = s.allreduce_hierarchical;
+  c.hierarchical_intra_seconds = s.hierarchical_intra_seconds;
+  c.hierarchical_inter_seconds = s.hierarchical_inter_seconds;
   c.fast_plans = s.fast_plans;
   c.schedules = s.schedules;
   c.fast_fallbacks = s.fast_fallbacks;

@@ -217,6 +217,9 @@ typedef struct {
   uint64_t averagings;
   /* host allreduce plans run hierarchically (inside hosts, then across them) */
   uint64_t allreduce_hierarchical;
+  /* seconds in each level of the hierarchical allreduces: inside hosts, across hosts */
+  double hierarchical_intra_seconds;
+  double hierarchical_inter_seconds;
 } quorum_stats;
 /* Fills the first `size` bytes of `*out` (all zero when not initialised). Returns
  * QUORUM_INVALID_ARGUMENT for a NULL `out`. */

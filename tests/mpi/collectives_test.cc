@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <random>
+#include <vector>
 #include <thread>
 
 #include "quorum/quorum.h"
@@ -194,6 +195,33 @@ TEST(Allgather, FirstDimensionDiffersPerRank) {
       offset += bytes;
     }
   }
+}
+
+// host_count()/host_index() agree with local_size() on every rank: the ranks that name a host
+// are as many as each of them says share it. EXPECT_HOSTS (tests/emulated_hosts.sh) pins the
+// count.
+TEST(Topology, HostsAgreeWithLocalSizes) {
+  const int hosts = host_count(), index = host_index();
+  ASSERT_GE(hosts, 1);
+  ASSERT_GE(index, 0);
+  ASSERT_LT(index, hosts);
+  if (const char* want = std::getenv("EXPECT_HOSTS")) EXPECT_EQ(std::atoi(want), hosts);
+  // Every rank's (host index, local size), gathered through quorum itself.
+  std::vector<int64_t> mine = {index, local_size()};
+  std::vector<int64_t> all(2 * static_cast<size_t>(size()));
+  const Tensor in{mine.data(), DataType::kI64, {1, 2}, Device::host()};
+  ASSERT_TRUE(wait(enqueue_allgather("topology.hosts", in,
+                                     [&](const std::vector<int64_t>&) -> void* {
+                                       return all.data();
+                                     }))
+                  .is_ok());
+  std::vector<int> members(static_cast<size_t>(hosts), 0);
+  for (int r = 0; r < size(); ++r) ++members[static_cast<size_t>(all[2 * static_cast<size_t>(r)])];
+  for (int r = 0; r < size(); ++r) {
+    const auto h = static_cast<size_t>(all[2 * static_cast<size_t>(r)]);
+    EXPECT_EQ(members[h], all[2 * static_cast<size_t>(r) + 1]) << "rank " << r << " on host " << h;
+  }
+  for (int h = 0; h < hosts; ++h) EXPECT_GT(members[static_cast<size_t>(h)], 0) << "host " << h;
 }
 
 }  // namespace

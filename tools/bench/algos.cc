@@ -7,9 +7,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <string_view>
 
 #include "tools/bench/checker.h"
 #include "tools/bench/collective_case.h"
+#include "tools/bench/crossover.h"
 #include "tools/bench/stats.h"
 #include "tools/bench/table.h"
 #include "tools/bench/units.h"
@@ -19,7 +21,9 @@ namespace {
 
 struct Measured {
   double median_us = 0;  // slowest rank's, on rank 0
-  std::array<uint64_t, 3> plans{};
+  std::array<uint64_t, 4> plans{};
+  double intra_us = 0, inter_us = 0;  // per repetition, this rank's
+  int hosts = 1, local_size = 1;
   int warmup = 0;
 };
 
@@ -47,7 +51,13 @@ Measured measure(const AlgosOptions& o, int setting, CollectiveCase& c, Checker&
   const Stats after = quorum::stats();
   m.plans = {after.allreduce_native - before.allreduce_native,
              after.allreduce_ring - before.allreduce_ring,
-             after.allreduce_tree - before.allreduce_tree};
+             after.allreduce_tree - before.allreduce_tree,
+             after.allreduce_hierarchical - before.allreduce_hierarchical};
+  const double per_rep = o.reps > 0 ? 1e6 / o.reps : 0;
+  m.intra_us = (after.hierarchical_intra_seconds - before.hierarchical_intra_seconds) * per_rep;
+  m.inter_us = (after.hierarchical_inter_seconds - before.hierarchical_inter_seconds) * per_rep;
+  m.hosts = quorum::host_count();
+  m.local_size = quorum::local_size();
   m.median_us = max_to_root({median(us)})[0];
   quorum::shutdown();
   return m;
@@ -58,9 +68,9 @@ Table algos_table() {
   for (const char* s : kAlgoSettings) {
     columns.push_back({std::string(s) + "_us", 10, s == kAlgoSettings[0]});
   }
-  columns.push_back({"best", 6, true});
+  columns.push_back({"best", 12, true});
   columns.push_back({"auto/best", 9});
-  columns.push_back({"auto ran (native/ring/tree)", 27, true});
+  columns.push_back({"auto ran (native/ring/tree/hier)", 32, true});
   columns.push_back({"warmup", 6});
   return Table(std::move(columns));
 }
@@ -71,8 +81,9 @@ std::vector<std::string> cells(const AlgosRow& r, DataType t) {
   for (double us : r.median_us) out.push_back(fixed(us, 1));
   out.push_back(kAlgoSettings[static_cast<size_t>(r.best_fixed)]);
   out.push_back(fixed(r.auto_ratio, 2) + (r.wrong ? "  WRONG" : ""));
-  out.push_back(std::to_string(r.auto_plans[0]) + "/" + std::to_string(r.auto_plans[1]) + "/" +
-                std::to_string(r.auto_plans[2]));
+  std::string ran;
+  for (uint64_t n : r.auto_plans) ran += (ran.empty() ? "" : "/") + std::to_string(n);
+  out.push_back(ran);
   out.push_back(std::to_string(r.warmup));
   return out;
 }
@@ -85,6 +96,8 @@ void summarise_row(AlgosRow* row) {
   for (int s = 2; s < kNumAlgoSettings; ++s) {
     if (us[static_cast<size_t>(s)] < us[static_cast<size_t>(row->best_fixed)]) row->best_fixed = s;
   }
+  row->intra_us = median(row->intra_rounds_us);
+  row->inter_us = median(row->inter_rounds_us);
   // Paired within each round, so drift between rounds cancels.
   row->auto_ratio =
       paired_median(row->rounds_us[0], row->rounds_us[static_cast<size_t>(row->best_fixed)]);
@@ -120,6 +133,14 @@ AlgosResult run_algos(const AlgosOptions& o, const MpiTypes& mpi) {
         if (setting == 0) {
           for (size_t a = 0; a < m.plans.size(); ++a) row.auto_plans[a] += m.plans[a];
         }
+        if (std::string_view(kAlgoSettings[static_cast<size_t>(setting)]) == "hierarchical") {
+          row.intra_rounds_us.push_back(m.intra_us);
+          row.inter_rounds_us.push_back(m.inter_us);
+        }
+        result.hosts = m.hosts;
+        int most = m.local_size;
+        MPI_Allreduce(MPI_IN_PLACE, &most, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+        result.ranks_per_host = most;
       }
     }
     if (printer) {
@@ -152,6 +173,7 @@ AlgosResult run_algos(const AlgosOptions& o, const MpiTypes& mpi) {
   if (printer) {
     std::printf("# auto against the best fixed algorithm: at most %.2fx (at %s)\n", worst,
                 format_size(worst_bytes).c_str());
+    print_crossovers(result, ranks);
     std::fflush(stdout);
   }
   return result;

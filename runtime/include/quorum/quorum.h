@@ -172,6 +172,10 @@ struct Stats {
   uint64_t allreduce_ring = 0;
   uint64_t allreduce_tree = 0;
   uint64_t allreduce_hierarchical = 0;
+  // Time this rank spent in each level of its hierarchical allreduces: inside the host (before
+  // and after the network) and across hosts.
+  double hierarchical_intra_seconds = 0;
+  double hierarchical_inter_seconds = 0;
   // Steady-state fast path (QUORUM_FAST_PATH): plans run from a schedule without asking rank 0,
   // schedules this rank took, and times it went back to the coordinator path.
   uint64_t fast_plans = 0;
