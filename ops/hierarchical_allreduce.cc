@@ -17,12 +17,21 @@ int64_t now_ns() {
 
 ReduceOp combining(ReduceOp op) { return op == ReduceOp::kAverage ? ReduceOp::kSum : op; }
 
+// Two hosts: each pair of shard holders exchanges one way at a time, and neighbouring local
+// ranks go in opposite orders, so each direction of the hosts' link carries one flow at a time
+// and both directions stay busy (p2p_allreduce.h, Duplex). Elsewhere full duplex.
+Duplex cross_duplex(const Hierarchy& h) {
+  if (!h.uniform() || h.hosts() != 2 || h.local_size() < 2) return Duplex::kFull;
+  return (h.host_index() + h.local_rank()) % 2 == 0 ? Duplex::kSendFirst : Duplex::kReceiveFirst;
+}
+
 // The inter-host step on a block: combined across hosts, then divided once for Average.
 Status across_hosts(const Hierarchy& h, void* block, size_t n, DataType t, ReduceOp op,
                     const std::function<void()>& progress, size_t segment_bytes,
                     LevelTimes* times) {
   times->inter_start_ns = now_ns();
-  Status s = ring_allreduce(h.cross(), block, n, t, combining(op), progress, segment_bytes);
+  Status s = ring_reduce_scatter_allgather(h.cross(), block, n, t, combining(op), progress,
+                                           nullptr, segment_bytes, cross_duplex(h));
   if (s.is_ok() && op == ReduceOp::kAverage) {
     divide(block, n, t, static_cast<double>(h.world_size()));
   }

@@ -181,7 +181,8 @@ Status comm_shape(MPI_Comm comm, int* rank, int* size) {
 
 Status ring_reduce_scatter_allgather(MPI_Comm comm, void* buf, size_t count, DataType t,
                                      ReduceOp op, const std::function<void()>& progress,
-                                     const OwnedBlock& owned, size_t segment_bytes) {
+                                     const OwnedBlock& owned, size_t segment_bytes,
+                                     Duplex duplex) {
   QUORUM_RETURN_IF_ERROR(check_args(buf, count, t, "ring_allreduce"));
   int rank = 0, size = 1;
   QUORUM_RETURN_IF_ERROR(comm_shape(comm, &rank, &size));
@@ -200,6 +201,18 @@ Status ring_reduce_scatter_allgather(MPI_Comm comm, void* buf, size_t count, Dat
   const int right = (rank + 1) % size;
   const int left = (rank + size - 1) % size;
   Pipeline pipe(comm, t, combining(op), segment_bytes, progress);
+  // One step: both ways at once, or (two ranks, half duplex) one way and then the other.
+  auto step = [&](const Transfer& x) {
+    if (size != 2 || duplex == Duplex::kFull) return pipe.run(x);
+    Transfer send_only = x, recv_only = x;
+    send_only.recv_count = 0;
+    send_only.src = MPI_PROC_NULL;
+    recv_only.send_count = 0;
+    recv_only.dest = MPI_PROC_NULL;
+    const bool send_first = duplex == Duplex::kSendFirst;
+    QUORUM_RETURN_IF_ERROR(pipe.run(send_first ? send_only : recv_only));
+    return pipe.run(send_first ? recv_only : send_only);
+  };
 
   // Reduce-scatter. At step s rank r passes block r-s on and folds block r-s-1 into its own
   // copy, so block b is combined in the fixed order b, b+1, ..., b-1 (mod p) and ends complete
@@ -208,8 +221,8 @@ Status ring_reduce_scatter_allgather(MPI_Comm comm, void* buf, size_t count, Dat
     const size_t send_b = (r + p - s) % p;
     const size_t recv_b = (r + 2 * p - s - 1) % p;
     QUORUM_RETURN_IF_ERROR(
-        pipe.run({block_ptr(send_b), block_count(send_b), right, block_ptr(recv_b),
-                  block_count(recv_b), left, Combine::kLocalFirst, kRingReduceScatterTag}));
+        step({block_ptr(send_b), block_count(send_b), right, block_ptr(recv_b),
+              block_count(recv_b), left, Combine::kLocalFirst, kRingReduceScatterTag}));
   }
   if (owned) {
     const size_t mine = (r + 1) % p;
@@ -220,8 +233,8 @@ Status ring_reduce_scatter_allgather(MPI_Comm comm, void* buf, size_t count, Dat
     const size_t send_b = (r + 1 + p - s) % p;
     const size_t recv_b = (r + p - s) % p;
     QUORUM_RETURN_IF_ERROR(
-        pipe.run({block_ptr(send_b), block_count(send_b), right, block_ptr(recv_b),
-                  block_count(recv_b), left, Combine::kCopy, kRingAllgatherTag}));
+        step({block_ptr(send_b), block_count(send_b), right, block_ptr(recv_b),
+              block_count(recv_b), left, Combine::kCopy, kRingAllgatherTag}));
   }
   return Status::ok();
 }

@@ -51,11 +51,20 @@ Status ring_allreduce(MPI_Comm comm, void* buf, size_t count, DataType t, Reduce
 // allgather then copies every rank's block, as `owned` left it, to every rank. With one rank,
 // `owned` gets the whole buffer; with count 0 it is not called. ring_allreduce is this with
 // `owned` dividing by the rank count for Average.
+//
+// `duplex` matters for two ranks only, whose ring neighbour is the same rank both ways: kFull
+// sends and receives each step at once; kSendFirst / kReceiveFirst run the step's send and its
+// receive one after the other (the peer passes the opposite value), so the connection carries
+// one direction at a time. Several such pairs that alternate keep both directions of a shared
+// link busy with one flow each; over UCX's TCP on this project's emulated hosts one connection
+// driven both ways at once ran at half its rate in half the runs (README, hierarchical allreduce).
 using OwnedBlock = std::function<Status(void* block, size_t count)>;
+enum class Duplex { kFull, kSendFirst, kReceiveFirst };
 Status ring_reduce_scatter_allgather(MPI_Comm comm, void* buf, size_t count, DataType t,
                                      ReduceOp op, const std::function<void()>& progress,
                                      const OwnedBlock& owned,
-                                     size_t segment_bytes = kDefaultSegmentBytes);
+                                     size_t segment_bytes = kDefaultSegmentBytes,
+                                     Duplex duplex = Duplex::kFull);
 
 // Tree: recursive doubling, log2(p') full-buffer exchanges where p' is the largest power of two
 // not above the rank count. The first 2(size - p') ranks fold in pairwise first (even rank sends

@@ -48,8 +48,10 @@ void check_ranges(const quorum::Config& c) {
              c.shutdown_timeout_sec <= 3600,
          "shutdown_timeout_sec");
   expect(c.algorithm == "auto" || c.algorithm == "native" || c.algorithm == "ring" ||
-             c.algorithm == "tree",
+             c.algorithm == "tree" || c.algorithm == "hierarchical",
          "algorithm");
+  expect(c.hierarchical == "auto" || c.hierarchical == "on" || c.hierarchical == "off",
+         "hierarchical");
   expect(c.timeline_max_mb >= 1 && c.timeline_max_mb <= 1048576, "timeline_max_mb");
 }
 

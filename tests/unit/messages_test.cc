@@ -216,7 +216,7 @@ TEST(MessagesReject, ScheduleWithBadEnumsOrAlgorithm) {
   // The last entry's four trailing bytes are op, dtype, device, algorithm; then the start.
   const size_t op = good.size() - 4 - 4;
   for (auto [offset, value] : std::vector<std::pair<size_t, uint8_t>>{
-           {op, 5}, {op + 1, 7}, {op + 2, 2}, {op + 3, 3}}) {
+           {op, 5}, {op + 1, 7}, {op + 2, 2}, {op + 3, 4}}) {
     std::vector<uint8_t> bad = good;
     bad[offset] = value;
     EXPECT_FALSE(decode(bad).is_ok()) << "byte " << offset << " = " << int(value);

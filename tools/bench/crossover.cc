@@ -72,6 +72,10 @@ void print_crossovers(const AlgosResult& result, int ranks) {
                 predicted_text(model, faster, than, ranks).c_str());
   }
   if (result.hosts > 1) {
+    for (const AlgosRow& row : result.rows) {
+      std::printf("#   hierarchical at %s: intra-host %.1f us, inter-host %.1f us (rank 0's)\n",
+                  format_size(row.bytes).c_str(), row.intra_us, row.inter_us);
+    }
     const coord::AlphaBeta intra = model.level_params(coord::Level::kIntra);
     const coord::AlphaBeta inter = model.level_params(coord::Level::kInter);
     std::printf("#   fitted levels: intra-host %.1f us + %.3f GB/s, inter-host %.1f us + %.3f GB/s\n",

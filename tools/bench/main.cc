@@ -299,7 +299,8 @@ int run(int argc, char** argv) {
 
   AlgosArgs aa;
   CLI::App* algos = app.add_subcommand(
-      "algos", "QUORUM_ALGO=auto against native, ring and tree, interleaved in one run");
+      "algos",
+      "QUORUM_ALGO=auto against native, ring, tree and hierarchical, interleaved in one run");
   add_size_range_options(algos, &aa.range);
   algos->add_option("--dtype", aa.dtype, "element type")->check(kDtype)->capture_default_str();
   algos->add_option("--rounds", aa.options.rounds, "rounds; each runs every setting once")
@@ -465,7 +466,7 @@ int run(int argc, char** argv) {
         {{"sizes", format_size(o.sizes.front()) + " .. " + format_size(o.sizes.back()) + ", x" +
                        std::to_string(aa.range.factor)},
          {"dtype", aa.dtype},
-         {"settings", "QUORUM_ALGO=auto|native|ring|tree, quorum restarted for each; order "
+         {"settings", "QUORUM_ALGO=auto|native|ring|tree|hierarchical, quorum restarted for each; order "
                       "rotates by round"},
          {"repetitions", std::to_string(o.rounds) + " rounds x " + std::to_string(o.reps) +
                              " timed, after up to " + std::to_string(o.warmup) +
