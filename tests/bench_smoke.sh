@@ -50,7 +50,9 @@ assert q["name"] == "quorum" and q["paired_ratio"] == 1.0, q
 assert all(v["paired_ratio"] > 0 for v in j["variants"]), j["variants"]
 PY
 run algos algos --min 4K --max 16K --rounds 2 --reps 3 --warmup 20
-expect algos '^#  *size  *count | *auto_us  *native_us  *ring_us  *tree_us | *best  *auto/best'
+expect algos '^#  *size  *count | *auto_us  *native_us  *ring_us  *tree_us  *hierarchical_us | *best  *auto/best'
+expect algos '^# crossovers (1 host, up to 2 ranks each)'
+expect algos '^#   ring beats tree: '
 expect algos '^ *16384 '
 expect algos '^# auto against the best fixed algorithm: at most '
 expect algos '^# all results verified'

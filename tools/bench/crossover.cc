@@ -57,9 +57,9 @@ void print_crossovers(const AlgosResult& result, int ranks) {
     }
     model.observe_levels(row.bytes, row.intra_us * 1e-6, row.inter_us * 1e-6);
   }
-  std::printf("# crossovers (%d hosts, up to %d ranks each): measured medians | the cost model "
+  std::printf("# crossovers (%d host%s, up to %d ranks each): measured medians | the cost model "
               "fitted to them\n",
-              result.hosts, result.ranks_per_host);
+              result.hosts, result.hosts == 1 ? "" : "s", result.ranks_per_host);
   const std::pair<Algorithm, Algorithm> pairs[] = {
       {Algorithm::kRing, Algorithm::kTree},
       {Algorithm::kHierarchical, Algorithm::kRing},

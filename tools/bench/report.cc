@@ -116,7 +116,11 @@ nlohmann::json algos_json(const RunInfo& info, const AlgosResult& result) {
                     {"best_fixed", kAlgoSettings[static_cast<size_t>(r.best_fixed)]},
                     {"auto_over_best", r.auto_ratio},
                     {"auto_plans",
-                     {{"native", r.auto_plans[0]}, {"ring", r.auto_plans[1]}, {"tree", r.auto_plans[2]}}},
+                     {{"native", r.auto_plans[0]},
+                      {"ring", r.auto_plans[1]},
+                      {"tree", r.auto_plans[2]},
+                      {"hierarchical", r.auto_plans[3]}}},
+                    {"hierarchical_levels_us", {{"intra", r.intra_us}, {"inter", r.inter_us}}},
                     {"warmup", r.warmup},
                     {"wrong", r.wrong}});
   }
