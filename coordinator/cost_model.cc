@@ -228,12 +228,14 @@ Algorithm CostModel::choose(size_t bytes, int ranks) const {
   const uint32_t decision = ++decisions_[bucket];
   int best = -1;
   double best_seconds = std::numeric_limits<double>::infinity();
+  std::array<double, kNumAlgorithms> seconds{};
   for (int i = 0; i < kNumAlgorithms; ++i) {
     if (!options_.allowed[static_cast<size_t>(i)]) continue;
     // The model, corrected by what was measured at this size: an alpha-beta line cannot follow
     // every switch inside MPI's own allreduce, the measurements can.
     const double t = predict(static_cast<Algorithm>(i), bytes, ranks) *
                      measured_ratio(static_cast<Algorithm>(i), bucket, ranks);
+    seconds[static_cast<size_t>(i)] = t;
     if (best < 0 || t < best_seconds) {
       best = i;
       best_seconds = t;
@@ -247,9 +249,15 @@ Algorithm CostModel::choose(size_t bytes, int ranks) const {
   int pick = best;
   uint32_t fewest = std::numeric_limits<uint32_t>::max();
   std::vector<int> alternatives;
+  // Hopeless alternatives (both fits agree it is far slower here) are not worth a sample.
+  auto hopeless = [&](int i) {
+    return options_.explore_max_ratio > 0 && fitted(static_cast<Algorithm>(i)) &&
+           fitted(static_cast<Algorithm>(best)) &&
+           seconds[static_cast<size_t>(i)] > options_.explore_max_ratio * best_seconds;
+  };
   for (int i = 0; i < kNumAlgorithms; ++i) {
     const auto ui = static_cast<size_t>(i);
-    if (!options_.allowed[ui] || i == best) continue;
+    if (!options_.allowed[ui] || i == best || hopeless(i)) continue;
     alternatives.push_back(i);
     const uint32_t have = tracks_[ui].per_bucket[bucket];
     if (have < options_.explore_min_samples && have < fewest) {

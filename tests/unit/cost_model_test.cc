@@ -295,7 +295,11 @@ TEST(CostModel, ExplorationIsEveryNthDecisionWithoutData) {
 }
 
 TEST(CostModel, ExplorationStopsOnceTheBucketHasDataThenOnlyRefreshes) {
-  CostModel m;  // explore_every 16, explore_min_samples 8, refresh_every 128
+  // explore_every 16, explore_min_samples 8, refresh_every 128; every alternative stays worth
+  // exploring (ring-like native is 2.9x tree here: see HopelessAlternativesAreNotExplored).
+  CostModelOptions o;
+  o.explore_max_ratio = 0;
+  CostModel m(o);
   const AlphaBeta link{5 * kUs, 0.2 * kPerGBs};
   // The engine's loop: choose, run, observe what ran.
   std::vector<std::pair<int, Algorithm>> explored;  // (decision, algorithm) off the best
@@ -324,6 +328,29 @@ TEST(CostModel, ExplorationStopsOnceTheBucketHasDataThenOnlyRefreshes) {
   int other = 0;
   for (int i = 1; i <= 16; ++i) other += m.choose(size_t{1} << 16, 4) != Algorithm::kTree;
   EXPECT_EQ(other, 1);
+}
+
+TEST(CostModel, HopelessAlternativesAreNotExplored) {
+  // Fits at every size say ring and native take about 3x tree at 1 KiB: once fitted, neither
+  // is explored or refreshed there, whatever the bucket's own sample count.
+  CostModel m;  // explore_max_ratio 2
+  const AlphaBeta link{5 * kUs, 0.2 * kPerGBs};
+  feed(m, Algorithm::kTree, link, 4);
+  feed(m, Algorithm::kRing, link, 4);
+  feed(m, Algorithm::kNative, link, 4);
+  ASSERT_TRUE(m.fitted(Algorithm::kRing) && m.fitted(Algorithm::kTree));
+  int off_best = 0;
+  for (int i = 1; i <= 1000; ++i) off_best += m.choose(1024, 4) != Algorithm::kTree;
+  EXPECT_EQ(off_best, 0);
+  // At 64 MiB ring is the faster one and tree within 2x of it: tree still gets its samples.
+  int tree = 0;
+  const size_t big = size_t{64} << 20;
+  for (int i = 1; i <= 480; ++i) {
+    const Algorithm a = m.choose(big, 4);
+    tree += a == Algorithm::kTree;
+    m.observe(a, big, 4, truth(a, link, big, 4));
+  }
+  EXPECT_GT(tree, 0);
 }
 
 TEST(CostModel, RefreshRevisitsAChoiceMadeOnUnluckySamples) {
