@@ -1,4 +1,5 @@
 #include "coordinator/control_client.h"
+#include "ops/clock.h"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -10,11 +11,7 @@
 namespace quorum::coord {
 namespace {
 
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+int64_t now_ns() { return ops::steady_now_ns(); }
 
 }  // namespace
 

@@ -1,4 +1,5 @@
 #include "coordinator/coordinator_server.h"
+#include "ops/clock.h"
 
 #include <algorithm>
 #include <chrono>
@@ -14,10 +15,7 @@ bool same_token(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             Clock::now().time_since_epoch()).count();
-}
+int64_t now_ns() { return ops::steady_now_ns(); }
 
 }  // namespace
 

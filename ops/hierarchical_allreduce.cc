@@ -1,21 +1,12 @@
 #include "ops/hierarchical_allreduce.h"
 
-#include <algorithm>
-#include <chrono>
 
+#include "ops/clock.h"
 #include "ops/kernels.h"
 #include "ops/mpi_backend.h"
 
 namespace quorum::ops {
 namespace {
-
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-ReduceOp combining(ReduceOp op) { return op == ReduceOp::kAverage ? ReduceOp::kSum : op; }
 
 // Two hosts: each pair of shard holders exchanges one way at a time, and neighbouring local
 // ranks go in opposite orders, so each direction of the hosts' link carries one flow at a time
@@ -29,30 +20,22 @@ Duplex cross_duplex(const Hierarchy& h) {
 Status across_hosts(const Hierarchy& h, void* block, size_t n, DataType t, ReduceOp op,
                     const std::function<void()>& progress, size_t segment_bytes,
                     LevelTimes* times) {
-  times->inter_start_ns = now_ns();
+  times->inter_start_ns = steady_now_ns();
   Status s = ring_reduce_scatter_allgather(h.cross(), block, n, t, combining(op), progress,
                                            nullptr, segment_bytes, cross_duplex(h));
   if (s.is_ok() && op == ReduceOp::kAverage) {
     divide(block, n, t, static_cast<double>(h.world_size()));
   }
-  times->inter_end_ns = now_ns();
+  times->inter_end_ns = steady_now_ns();
   return s;
 }
 
+// The leader's result to its host-mates (the backend's chunked, non-spinning broadcast).
 Status broadcast_in_host(const Hierarchy& h, void* buf, size_t count, DataType t,
                          const std::function<void()>& progress) {
-  auto* p = static_cast<unsigned char*>(buf);
-  const size_t elem = dtype_size(t);
-  constexpr size_t kMaxChunk = size_t{1} << 30;  // MPI counts are int
-  for (size_t done = 0; done < count * elem;) {
-    const size_t n = std::min(kMaxChunk, count * elem - done);
-    MPI_Request req;
-    QUORUM_RETURN_IF_ERROR(mpi_status(
-        MPI_Ibcast(p + done, static_cast<int>(n), MPI_BYTE, 0, h.local(), &req), "MPI_Ibcast"));
-    QUORUM_RETURN_IF_ERROR(wait_request(req, progress));
-    done += n;
-  }
-  return Status::ok();
+  MpiBackend local(h.local());
+  local.set_progress_hook(progress);
+  return local.broadcast(buf, count * dtype_size(t), 0);
 }
 
 }  // namespace
@@ -63,7 +46,7 @@ Status hierarchical_allreduce(const Hierarchy& h, void* buf, size_t count, DataT
   LevelTimes local_times;
   LevelTimes* lt = times ? times : &local_times;
   *lt = {};
-  lt->start_ns = now_ns();
+  lt->start_ns = steady_now_ns();
   lt->inter_start_ns = lt->inter_end_ns = lt->start_ns;
   Status s;
   if (count == 0) {
@@ -77,13 +60,13 @@ Status hierarchical_allreduce(const Hierarchy& h, void* buf, size_t count, DataT
         segment_bytes);
   } else {
     s = ring_allreduce(h.local(), buf, count, t, combining(op), progress, segment_bytes);
-    lt->inter_start_ns = lt->inter_end_ns = now_ns();
+    lt->inter_start_ns = lt->inter_end_ns = steady_now_ns();
     if (s.is_ok() && h.cross() != MPI_COMM_NULL) {
       s = across_hosts(h, buf, count, t, op, progress, segment_bytes, lt);
     }
     if (s.is_ok()) s = broadcast_in_host(h, buf, count, t, progress);
   }
-  lt->end_ns = now_ns();
+  lt->end_ns = steady_now_ns();
   return s;
 }
 

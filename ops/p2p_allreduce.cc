@@ -169,8 +169,6 @@ Status check_args(const void* buf, size_t count, DataType t, const char* who) {
   return Status::ok();
 }
 
-// What the segments are combined with: Average is a sum until it is divided.
-ReduceOp combining(ReduceOp op) { return op == ReduceOp::kAverage ? ReduceOp::kSum : op; }
 
 Status comm_shape(MPI_Comm comm, int* rank, int* size) {
   QUORUM_RETURN_IF_ERROR(mpi_status(MPI_Comm_rank(comm, rank), "MPI_Comm_rank"));

@@ -41,6 +41,9 @@ namespace quorum::ops {
 // 1 MiB was about 8% faster on both transports. 4 MiB is the robust choice; it still overlaps
 // the reduction of one segment with the arrival of the next from 8 MiB messages on.
 inline constexpr size_t kDefaultSegmentBytes = size_t{4} << 20;
+
+// What the algorithms combine with: Average is a Sum until it is divided.
+inline ReduceOp combining(ReduceOp op) { return op == ReduceOp::kAverage ? ReduceOp::kSum : op; }
 Status ring_allreduce(MPI_Comm comm, void* buf, size_t count, DataType t, ReduceOp op,
                       const std::function<void()>& progress,
                       size_t segment_bytes = kDefaultSegmentBytes);

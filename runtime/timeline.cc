@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "runtime/bootstrap.h"
+#include "ops/clock.h"
 
 namespace quorum {
 namespace {
@@ -110,11 +111,7 @@ std::string metadata(const char* what, int rank, int tid, const std::string& nam
 
 }  // namespace
 
-int64_t Timeline::now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+int64_t Timeline::now_ns() { return ops::steady_now_ns(); }
 
 std::string Timeline::rank_path(const std::string& path, int rank) {
   std::string tag = ".rank" + std::to_string(rank);
