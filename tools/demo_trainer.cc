@@ -3,6 +3,9 @@
 // quorum::enqueue_allreduce (Average) the moment backward produces them, and the step waits for
 // all of them before the SGD update, as a DDP-style framework would. The loss printed is the
 // global batch's mean, identical on every rank; replicas are checked to be bit-identical.
+// Each step asks quorum::begin_step() what it does: under QUORUM_SYNC_MODE=periodic (or auto
+// choosing it) a local step skips the gradient allreduces and applies this rank's own
+// gradients, and a step that ends a segment averages the parameters afterwards.
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cmath>
@@ -13,6 +16,7 @@
 
 #include "quorum/quorum.h"
 #include "tools/mlp.h"
+#include "tools/mlp_tensors.h"
 
 namespace {
 
@@ -20,10 +24,7 @@ using quorum::demo::Gaussian;
 using quorum::demo::Layer;
 using quorum::demo::Mlp;
 using quorum::demo::make_dataset;
-
-quorum::Tensor view(std::vector<float>& v) {
-  return {v.data(), quorum::DataType::kF32, {static_cast<int64_t>(v.size())}, quorum::Device::host()};
-}
+using quorum::demo::view;
 
 bool ok(const quorum::Status& s, const char* what) {
   if (s.is_ok()) return true;
@@ -97,8 +98,10 @@ int main(int argc, char** argv) {
   bool identical = true;
   double reached_at = -1, running = 0;
   Gaussian dice(seed ^ 0xd1ceull);  // the same draws on every rank: who straggles when
+  bool drifted = false;  // a local step since the last averaging
   for (int step = 0; step < steps; ++step) {
     auto step_start = std::chrono::steady_clock::now();
+    const quorum::StepPlan plan = quorum::begin_step();
     int start = static_cast<int>((static_cast<int64_t>(step) * batch) % (samples - batch + 1)) + rank * local;
     loss[0] = model.forward(&x[static_cast<size_t>(start * features)], &y[static_cast<size_t>(start)], local);
     // Simulated extra compute, and this step's straggler (if any) taking `slowdown` times as long.
@@ -112,6 +115,7 @@ int main(int argc, char** argv) {
     std::vector<quorum::Handle> handles;
     handles.push_back(quorum::enqueue_allreduce("loss", view(loss), view(loss)));
     model.backward([&](Layer& l) {
+      if (plan.local) return;  // this rank's own gradients, averaged in with the parameters
       handles.push_back(quorum::enqueue_allreduce(l.name + ".weight.grad", view(l.weight_grad),
                                                   view(l.weight_grad)));
       handles.push_back(quorum::enqueue_allreduce(l.name + ".bias.grad", view(l.bias_grad),
@@ -121,6 +125,13 @@ int main(int argc, char** argv) {
       if (!ok(quorum::wait(h), "gradient allreduce")) return 1;
     }
     model.sgd_step(lr);
+    drifted = drifted || plan.local;
+    if (plan.average) {
+      if (!ok(quorum::average_parameters(quorum::demo::parameters(model)), "average_parameters")) {
+        return 1;
+      }
+      drifted = false;
+    }
     quorum::mark_step();
     if (step == 0) first_loss = loss[0];
     last_loss = loss[0];
@@ -148,6 +159,11 @@ int main(int argc, char** argv) {
             folded += n;
           }),
           "flush")) {
+    return 1;
+  }
+  // Local steps since the last averaging: one more, so the replicas end identical.
+  if (drifted && !ok(quorum::average_parameters(quorum::demo::parameters(model)),
+                     "final average_parameters")) {
     return 1;
   }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -190,6 +206,11 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(st.fused_tensors),
                 static_cast<unsigned long long>(st.errors), st.bytes / 1e6, st.collective_seconds,
                 st.control_bytes_sent / 1e3);
+    if (st.local_steps > 0 || st.averagings > 0) {
+      std::printf("periodic averaging (rank 0): %llu local steps, %llu averagings\n",
+                  static_cast<unsigned long long>(st.local_steps),
+                  static_cast<unsigned long long>(st.averagings));
+    }
   }
   if (!ok(quorum::shutdown(), "quorum::shutdown")) return 1;
   return identical ? 0 : 3;

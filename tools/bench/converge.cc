@@ -14,6 +14,7 @@
 
 #include "quorum/quorum.h"
 #include "tools/mlp.h"
+#include "tools/mlp_tensors.h"
 
 namespace quorum::bench {
 namespace {
@@ -21,11 +22,9 @@ namespace {
 using demo::Gaussian;
 using demo::Layer;
 using demo::Mlp;
+using demo::parameters;
+using demo::view;
 using Clock = std::chrono::steady_clock;
-
-Tensor view(std::vector<float>& v) {
-  return {v.data(), DataType::kF32, {static_cast<int64_t>(v.size())}, Device::host()};
-}
 
 bool ok(const Status& s, const char* what) {
   if (s.is_ok()) return true;
@@ -63,15 +62,6 @@ float held_out_loss(Mlp& model, const std::vector<float>& x, const std::vector<f
     sum += static_cast<double>(model.forward(&x[static_cast<size_t>(s) * features], &y[s], m)) * m;
   }
   return static_cast<float>(sum / n);
-}
-
-std::vector<NamedTensor> parameters(Mlp& model) {
-  std::vector<NamedTensor> out;
-  for (Layer& l : model.layers()) {
-    out.push_back({l.name + ".weight", view(l.weight)});
-    out.push_back({l.name + ".bias", view(l.bias)});
-  }
-  return out;
 }
 
 }  // namespace
