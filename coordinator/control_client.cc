@@ -1,5 +1,4 @@
 #include "coordinator/control_client.h"
-#include "ops/clock.h"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -8,12 +7,9 @@
 #include <cstring>
 #include <thread>
 
+#include "ops/clock.h"
+
 namespace quorum::coord {
-namespace {
-
-int64_t now_ns() { return ops::steady_now_ns(); }
-
-}  // namespace
 
 Status ControlClient::connect(const std::string& host, uint16_t port, const Hello& hello,
                               std::chrono::steady_clock::duration timeout, Welcome* welcome,
@@ -41,7 +37,7 @@ Status ControlClient::connect(const std::string& host, uint16_t port, const Hell
   }
   socket_->set_option(tcp::no_delay(true));
   std::vector<uint8_t> frame = encode(hello);
-  int64_t sent_at = now_ns();
+  int64_t sent_at = ops::steady_now_ns();
   asio::write(*socket_, asio::buffer(frame), ec);
   uint8_t header[kFrameHeaderBytes];
   if (!ec) asio::read(*socket_, asio::buffer(header), ec);
@@ -56,7 +52,7 @@ Status ControlClient::connect(const std::string& host, uint16_t port, const Hell
   std::vector<uint8_t> payload(len);
   asio::read(*socket_, asio::buffer(payload), ec);
   if (ec) return Status(StatusCode::kAborted, "coordinator handshake failed: " + ec.message());
-  int64_t received_at = now_ns();
+  int64_t received_at = ops::steady_now_ns();
   Message m;
   QUORUM_RETURN_IF_ERROR(decode_payload(type, payload.data(), payload.size(), &m));
   auto* w = std::get_if<Welcome>(&m);

@@ -1,8 +1,9 @@
 #include "coordinator/coordinator_server.h"
-#include "ops/clock.h"
 
 #include <algorithm>
 #include <chrono>
+
+#include "ops/clock.h"
 
 namespace quorum::coord {
 namespace {
@@ -14,8 +15,6 @@ bool same_token(const std::string& a, const std::string& b) {
   for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
   return diff == 0;
 }
-
-int64_t now_ns() { return ops::steady_now_ns(); }
 
 }  // namespace
 
@@ -137,7 +136,7 @@ void CoordinatorServer::admit(std::shared_ptr<FramedConnection> conn, const Mess
                   dispatch(service_.on_lost(rank, why, Clock::now()));
                 }
               });
-  conn->send(Welcome{now_ns()});
+  conn->send(Welcome{ops::steady_now_ns()});
 }
 
 void CoordinatorServer::on_message(int rank, Message m) {

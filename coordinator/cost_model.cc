@@ -1,13 +1,13 @@
 #include "coordinator/cost_model.h"
 
 #include <algorithm>
-#include <utility>
 
 #include <bit>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <utility>
 
 namespace quorum::coord {
 namespace {

@@ -30,10 +30,10 @@ struct LevelTimes {
   int64_t inter_end_ns = 0;
   int64_t end_ns = 0;
 
-  double intra_seconds() const {
-    return static_cast<double>((inter_start_ns - start_ns) + (end_ns - inter_end_ns)) * 1e-9;
-  }
-  double inter_seconds() const { return static_cast<double>(inter_end_ns - inter_start_ns) * 1e-9; }
+  int64_t intra_ns() const { return (inter_start_ns - start_ns) + (end_ns - inter_end_ns); }
+  int64_t inter_ns() const { return inter_end_ns - inter_start_ns; }
+  double intra_seconds() const { return static_cast<double>(intra_ns()) * 1e-9; }
+  double inter_seconds() const { return static_cast<double>(inter_ns()) * 1e-9; }
 };
 
 class Backend {

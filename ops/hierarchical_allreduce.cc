@@ -1,6 +1,5 @@
 #include "ops/hierarchical_allreduce.h"
 
-
 #include "ops/clock.h"
 #include "ops/kernels.h"
 #include "ops/mpi_backend.h"

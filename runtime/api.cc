@@ -104,11 +104,11 @@ int local_size() {
 }
 int host_count() {
   auto rt = current();
-  return rt ? rt->hierarchy().hosts() : -1;
+  return rt ? rt->host_count() : -1;
 }
 int host_index() {
   auto rt = current();
-  return rt ? rt->hierarchy().host_index() : -1;
+  return rt ? rt->host_index() : -1;
 }
 
 Handle enqueue_allreduce(const std::string& name, const Tensor& input, const Tensor& output,

@@ -143,9 +143,9 @@ class Engine {
   // error feedback through `h`'s residual if QUORUM_COMPRESSION_FEEDBACK is on and `h` is set.
   void pack_part(TensorHistory* h, void* dst, DataType wire, const void* src, DataType dtype,
                  size_t elements);
-  // A plan's host allreduce, counted by algorithm (Stats) when it succeeds.
   // The levels of a hierarchical allreduce on the timeline, inside its plan's span.
   void trace_levels(const coord::Plan& plan, const ops::LevelTimes& levels);
+  // A plan's host allreduce, counted by algorithm (Stats) when it succeeds.
   Status plan_allreduce(void* buf, size_t count, DataType wire, ReduceOp op,
                         ops::Algorithm algorithm);
   // Hands a folded tensor to the flush callback (a warning when there is none), counting it.

@@ -234,10 +234,8 @@ Status Engine::run_allreduce(const coord::Plan& plan, std::vector<Slot>& slots) 
           &status);
     const ops::LevelTimes* levels = status.is_ok() ? opt_.host_backend->last_levels() : nullptr;
     if (levels) {
-      intra_ns_.fetch_add((levels->inter_start_ns - levels->start_ns) +
-                              (levels->end_ns - levels->inter_end_ns),
-                          std::memory_order_relaxed);
-      inter_ns_.fetch_add(levels->inter_end_ns - levels->inter_start_ns, std::memory_order_relaxed);
+      intra_ns_.fetch_add(levels->intra_ns(), std::memory_order_relaxed);
+      inter_ns_.fetch_add(levels->inter_ns(), std::memory_order_relaxed);
       trace_levels(plan, *levels);
     }
     if (status.is_ok() && opt_.on_allreduce_timed) {

@@ -120,6 +120,8 @@ Status Runtime::check_config() {
   QUORUM_RETURN_IF_ERROR(ops::Hierarchy::from_shared_memory(comm_, &hierarchy_));
   local_rank_ = hierarchy_->local_rank();
   local_size_ = hierarchy_->local_size();
+  host_count_ = hierarchy_->hosts();
+  host_index_ = hierarchy_->host_index();
   set_log_rank(rank_);
   QUORUM_RETURN_IF_ERROR(load_config(process_env(), &config_));
   configure_logging(config_.log_level, config_.log_subsystems);

@@ -58,8 +58,10 @@ class Runtime {
   int size() const { return size_; }
   int local_rank() const { return local_rank_; }
   int local_size() const { return local_size_; }
-  // How the job's ranks sit on hosts (MPI_COMM_TYPE_SHARED of the data communicator).
-  const ops::Hierarchy& hierarchy() const { return *hierarchy_; }
+  // The hosts the job spans (MPI_COMM_TYPE_SHARED of the data communicator) and this rank's.
+  // Kept as values, like the local rank: the API may ask while shutdown() frees the hierarchy.
+  int host_count() const { return host_count_; }
+  int host_index() const { return host_index_; }
 
   // Validates and queues a request; on error returns it (the caller completes the handle).
   // `wake` false: the caller helps the engine right away (Engine::submit).
@@ -94,7 +96,7 @@ class Runtime {
   bool own_mpi_ = false;
   bool connected_ = false;  // this rank's Hello was welcomed
   MPI_Comm comm_ = MPI_COMM_NULL;
-  int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
+  int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1, host_count_ = 1, host_index_ = 0;
   std::unique_ptr<Topology> topology_;
   std::unique_ptr<ops::Hierarchy> hierarchy_;  // freed before comm_
   coord::asio::io_context io_;

@@ -7,8 +7,8 @@
 #include <cstdio>
 #include <cstring>
 
-#include "runtime/bootstrap.h"
 #include "ops/clock.h"
+#include "runtime/bootstrap.h"
 
 namespace quorum {
 namespace {

@@ -82,7 +82,10 @@ std::vector<std::string> cells(const AlgosRow& r, DataType t) {
   out.push_back(kAlgoSettings[static_cast<size_t>(r.best_fixed)]);
   out.push_back(fixed(r.auto_ratio, 2) + (r.wrong ? "  WRONG" : ""));
   std::string ran;
-  for (uint64_t n : r.auto_plans) ran += (ran.empty() ? "" : "/") + std::to_string(n);
+  for (uint64_t n : r.auto_plans) {
+    if (!ran.empty()) ran += '/';
+    ran += std::to_string(n);
+  }
   out.push_back(ran);
   out.push_back(std::to_string(r.warmup));
   return out;
@@ -138,9 +141,7 @@ AlgosResult run_algos(const AlgosOptions& o, const MpiTypes& mpi) {
           row.inter_rounds_us.push_back(m.inter_us);
         }
         result.hosts = m.hosts;
-        int most = m.local_size;
-        MPI_Allreduce(MPI_IN_PLACE, &most, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-        result.ranks_per_host = most;
+        result.ranks_per_host = m.local_size;  // this rank's host; the largest one is taken below
       }
     }
     if (printer) {
@@ -150,6 +151,7 @@ AlgosResult run_algos(const AlgosOptions& o, const MpiTypes& mpi) {
     for (const auto& c : checkers) wrong += c->wrong();
     if (sum_everywhere(wrong) > 0) break;  // every rank stops after the same round
   }
+  MPI_Allreduce(MPI_IN_PLACE, &result.ranks_per_host, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
   const Table table = algos_table();
   if (printer) {
     std::printf("#\n# allreduce, %s sum, in place; enqueue to completion in us, slowest rank's "
