@@ -2,16 +2,17 @@
 
 #include <algorithm>
 #include <atomic>
-#include <mutex>
 #include <chrono>
 #include <climits>
+#include <mutex>
 #include <string>
 #include <thread>
 
 #include "ops/backoff.h"
-#include "ops/kernels.h"
 #include "ops/hierarchical_allreduce.h"
+#include "ops/kernels.h"
 #include "ops/p2p_allreduce.h"
+#include "ops/transfer.h"
 
 namespace quorum::ops {
 namespace {
@@ -22,10 +23,14 @@ constexpr size_t kMaxChunk = size_t{1} << 30;
 MPI_Op mpi_op(ReduceOp op) {
   switch (op) {
     case ReduceOp::kSum:
-    case ReduceOp::kAverage: return MPI_SUM;
-    case ReduceOp::kMin: return MPI_MIN;
-    case ReduceOp::kMax: return MPI_MAX;
-    case ReduceOp::kProduct: return MPI_PROD;
+    case ReduceOp::kAverage:
+      return MPI_SUM;
+    case ReduceOp::kMin:
+      return MPI_MIN;
+    case ReduceOp::kMax:
+      return MPI_MAX;
+    case ReduceOp::kProduct:
+      return MPI_PROD;
   }
   return MPI_OP_NULL;
 }
@@ -34,13 +39,19 @@ MPI_Op mpi_op(ReduceOp op) {
 
 MPI_Datatype mpi_datatype(DataType t) {
   switch (t) {
-    case DataType::kF32: return MPI_FLOAT;
-    case DataType::kF64: return MPI_DOUBLE;
-    case DataType::kI32: return MPI_INT32_T;
-    case DataType::kI64: return MPI_INT64_T;
-    case DataType::kU8: return MPI_UINT8_T;
+    case DataType::kF32:
+      return MPI_FLOAT;
+    case DataType::kF64:
+      return MPI_DOUBLE;
+    case DataType::kI32:
+      return MPI_INT32_T;
+    case DataType::kI64:
+      return MPI_INT64_T;
+    case DataType::kU8:
+      return MPI_UINT8_T;
     case DataType::kF16:
-    case DataType::kBF16: return MPI_DATATYPE_NULL;
+    case DataType::kBF16:
+      return MPI_DATATYPE_NULL;
   }
   return MPI_DATATYPE_NULL;
 }
@@ -76,22 +87,22 @@ void reset_abandoned() {
   g_abandon_reason.clear();
 }
 
+Status abandoned_status() {
+  if (!g_abandoned.load(std::memory_order_relaxed)) return Status::ok();
+  std::lock_guard lk(g_abandon_mu);
+  return Status(StatusCode::kAborted, "collective abandoned: " + g_abandon_reason);
+}
+
 Status wait_request(MPI_Request& request, const std::function<void()>& progress) {
-  // Short collectives finish within a few polls, so a 4 KiB allreduce stays in the tens of
-  // microseconds; sleeps of at most 8 us after that keep a long one nearly free of CPU.
-  Backoff backoff(std::chrono::microseconds(8));
-  for (;;) {
-    int done = 0;
-    int err = MPI_Test(&request, &done, MPI_STATUS_IGNORE);
-    if (err != MPI_SUCCESS) return mpi_status(err, "MPI_Test");
-    if (done) return Status::ok();
-    if (progress) progress();
-    if (g_abandoned.load(std::memory_order_relaxed)) {
-      std::lock_guard lk(g_abandon_mu);
-      return Status(StatusCode::kAborted, "collective abandoned: " + g_abandon_reason);
-    }
-    backoff.pause();
-  }
+  return poll_until(
+      [&request](bool* done, bool*) {
+        int flag = 0;
+        QUORUM_RETURN_IF_ERROR(
+            mpi_status(MPI_Test(&request, &flag, MPI_STATUS_IGNORE), "MPI_Test"));
+        *done = flag != 0;
+        return Status::ok();
+      },
+      progress);
 }
 
 MpiBackend::MpiBackend(MPI_Comm comm, const Hierarchy* hierarchy)
@@ -105,8 +116,8 @@ Status MpiBackend::allreduce(void* buf, size_t count, DataType t, ReduceOp op,
                              Algorithm algorithm) {
   levels_valid_ = false;
   if (algorithm == Algorithm::kHierarchical && hierarchy_) {
-    Status s = hierarchical_allreduce(*hierarchy_, buf, count, t, op, [this] { progress(); },
-                                      &levels_);
+    Status s = hierarchical_allreduce(
+        *hierarchy_, buf, count, t, op, [this] { progress(); }, &levels_);
     levels_valid_ = s.is_ok();
     return s;
   }
@@ -118,19 +129,19 @@ Status MpiBackend::allreduce(void* buf, size_t count, DataType t, ReduceOp op,
   }
   MPI_Datatype type = mpi_datatype(t);
   if (type == MPI_DATATYPE_NULL) {
-    return Status(StatusCode::kInvalidArgument,
-                  "MPI_Allreduce has no " + std::string(dtype_name(t)) +
-                      " arithmetic: run a ring or tree for it");
+    return Status(StatusCode::kInvalidArgument, "MPI_Allreduce has no " +
+                                                    std::string(dtype_name(t)) +
+                                                    " arithmetic: run a ring or tree for it");
   }
   auto* bytes = static_cast<char*>(buf);
   size_t elem = dtype_size(t);
   for (size_t done = 0; done < count;) {
     size_t n = std::min(kMaxChunk, count - done);
     MPI_Request req;
-    QUORUM_RETURN_IF_ERROR(mpi_status(MPI_Iallreduce(MPI_IN_PLACE, bytes + done * elem,
-                                                     static_cast<int>(n), type, mpi_op(op),
-                                                     comm_, &req),
-                                      "MPI_Iallreduce"));
+    QUORUM_RETURN_IF_ERROR(
+        mpi_status(MPI_Iallreduce(MPI_IN_PLACE, bytes + done * elem, static_cast<int>(n), type,
+                                  mpi_op(op), comm_, &req),
+                   "MPI_Iallreduce"));
     QUORUM_RETURN_IF_ERROR(wait_request(req, [this] { progress(); }));
     done += n;
   }
@@ -166,10 +177,10 @@ Status MpiBackend::allgather(const void* send, void* recv,
     offset += bytes_per_rank[r];
   }
   MPI_Request req;
-  QUORUM_RETURN_IF_ERROR(mpi_status(
-      MPI_Iallgatherv(send, counts[static_cast<size_t>(rank_)], MPI_BYTE, recv, counts.data(),
-                      displs.data(), MPI_BYTE, comm_, &req),
-      "MPI_Iallgatherv"));
+  QUORUM_RETURN_IF_ERROR(
+      mpi_status(MPI_Iallgatherv(send, counts[static_cast<size_t>(rank_)], MPI_BYTE, recv,
+                                 counts.data(), displs.data(), MPI_BYTE, comm_, &req),
+                 "MPI_Iallgatherv"));
   return wait_request(req, [this] { progress(); });
 }
 

@@ -27,6 +27,8 @@ Status wait_request(MPI_Request& request, const std::function<void()>& progress)
 // cannot be used again); reset_abandoned() clears it for a fresh init. Thread-safe.
 void abandon_waits(const std::string& reason);
 void reset_abandoned();
+// kAborted with the reason once abandon_waits() was called, OK before.
+Status abandoned_status();
 
 // Turns an MPI error code into a Status naming the call.
 Status mpi_status(int err, std::string_view call);

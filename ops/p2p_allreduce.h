@@ -11,11 +11,11 @@
 // - The result is bitwise identical on every rank: each element is combined in one fixed order
 //   on one rank and copied to the others (ring), or both partners of an exchange apply the same
 //   operation with the lower rank's operand first (tree).
-// - Every request is waited on with wait_request(), which calls `progress` between polls.
+// - Steps run on a TransferQueue (transfer.h), which calls `progress` between idle polls.
 // - MPI errors come back as Status naming the call only if `comm` has MPI_ERRORS_RETURN. After an
 //   error, `buf` is unspecified, outstanding receives are cancelled, and `comm` should be treated
 //   as broken (peers may still be mid-collective).
-// - Tags 0x7100..0x7112 (see p2p_allreduce.cc) are reserved on `comm` for these algorithms.
+// - Tags 0x7100..0x7112 (ring_steps.h, p2p_allreduce.cc) are reserved on `comm` for these algorithms.
 #pragma once
 
 #include <mpi.h>
@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <functional>
 
+#include "ops/ring_steps.h"
 #include "quorum/types.h"
 
 namespace quorum::ops {
@@ -62,7 +63,6 @@ Status ring_allreduce(MPI_Comm comm, void* buf, size_t count, DataType t, Reduce
 // link busy with one flow each; over UCX's TCP on this project's emulated hosts one connection
 // driven both ways at once ran at half its rate in half the runs (README, hierarchical allreduce).
 using OwnedBlock = std::function<Status(void* block, size_t count)>;
-enum class Duplex { kFull, kSendFirst, kReceiveFirst };
 Status ring_reduce_scatter_allgather(MPI_Comm comm, void* buf, size_t count, DataType t,
                                      ReduceOp op, const std::function<void()>& progress,
                                      const OwnedBlock& owned,
