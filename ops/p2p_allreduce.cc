@@ -14,17 +14,6 @@ constexpr int kTreeFoldTag = 0x7110;
 constexpr int kTreeExchangeTag = 0x7111;
 constexpr int kTreeResultTag = 0x7112;
 
-Status check_args(const void* buf, size_t count, DataType t, const char* who) {
-  if (transport_datatype(t) == MPI_DATATYPE_NULL) {
-    return Status(StatusCode::kInvalidArgument,
-                  std::string(who) + " cannot carry dtype " + std::string(dtype_name(t)));
-  }
-  if (buf == nullptr && count > 0) {
-    return Status(StatusCode::kInvalidArgument, std::string(who) + ": null buffer");
-  }
-  return Status::ok();
-}
-
 Status comm_shape(MPI_Comm comm, int* rank, int* size) {
   QUORUM_RETURN_IF_ERROR(mpi_status(MPI_Comm_rank(comm, rank), "MPI_Comm_rank"));
   return mpi_status(MPI_Comm_size(comm, size), "MPI_Comm_size");
@@ -35,7 +24,7 @@ Status comm_shape(MPI_Comm comm, int* rank, int* size) {
 Status ring_reduce_scatter_allgather(MPI_Comm comm, void* buf, size_t count, DataType t,
                                      ReduceOp op, const std::function<void()>& progress,
                                      const OwnedBlock& owned, size_t segment_bytes, Duplex duplex) {
-  QUORUM_RETURN_IF_ERROR(check_args(buf, count, t, "ring_allreduce"));
+  QUORUM_RETURN_IF_ERROR(check_transfer_args(buf, count, t, "ring_allreduce"));
   if (count == 0) return Status::ok();
 
   RingSteps steps;
@@ -64,7 +53,7 @@ Status ring_allreduce(MPI_Comm comm, void* buf, size_t count, DataType t, Reduce
 
 Status tree_allreduce(MPI_Comm comm, void* buf, size_t count, DataType t, ReduceOp op,
                       const std::function<void()>& progress, size_t segment_bytes) {
-  QUORUM_RETURN_IF_ERROR(check_args(buf, count, t, "tree_allreduce"));
+  QUORUM_RETURN_IF_ERROR(check_transfer_args(buf, count, t, "tree_allreduce"));
   int rank = 0, size = 1;
   QUORUM_RETURN_IF_ERROR(comm_shape(comm, &rank, &size));
   if (size == 1 || count == 0) return Status::ok();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <string>
 
 #include "ops/backoff.h"
 #include "ops/kernels.h"
@@ -21,6 +22,17 @@ std::vector<unsigned char>& thread_scratch(ScratchSlot slot) {
 }
 
 }  // namespace
+
+Status check_transfer_args(const void* buf, size_t count, DataType t, const char* who) {
+  if (transport_datatype(t) == MPI_DATATYPE_NULL) {
+    return Status(StatusCode::kInvalidArgument,
+                  std::string(who) + " cannot carry dtype " + std::string(dtype_name(t)));
+  }
+  if (buf == nullptr && count > 0) {
+    return Status(StatusCode::kInvalidArgument, std::string(who) + ": null buffer");
+  }
+  return Status::ok();
+}
 
 Status poll_until(const std::function<Status(bool* done, bool* moved)>& poll,
                   const std::function<void()>& progress) {

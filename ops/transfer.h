@@ -107,6 +107,10 @@ class TransferQueue {
   std::array<MPI_Request, kDepth> recv_req_;
 };
 
+// kInvalidArgument naming `who` for a dtype the transport cannot carry or a null buffer with
+// elements: what every algorithm checks before it communicates.
+Status check_transfer_args(const void* buf, size_t count, DataType t, const char* who);
+
 // Calls `poll(&done, &moved)` until it reports done, without a blocking spin: between polls
 // that moved nothing it calls `progress`, checks abandon_waits(), yields and then sleeps with a
 // growing pause capped at 8 us. Every wait in the MPI data plane goes through this.

@@ -67,7 +67,7 @@ enum class Algo {
   kHierarchicalShared,  // hosts from MPI_COMM_TYPE_SHARED
   kHierarchicalPairs,   // pretend hosts of two consecutive ranks
   kHierarchicalUneven,  // pretend hosts {0} and {1 .. size-1}
-  kHierarchicalPairsSmallSegments,
+  kHierarchicalPairsSmallSegments,  // and 1000-byte chunks: a long pipeline at small sizes
 };
 
 const char* algo_name(Algo a) {
@@ -87,7 +87,7 @@ const char* algo_name(Algo a) {
     case Algo::kHierarchicalUneven:
       return "hierarchical/uneven";
     case Algo::kHierarchicalPairsSmallSegments:
-      return "hierarchical/pairs/256B";
+      return "hierarchical/pairs/256B/1000B-chunks";
   }
   return "?";
 }
@@ -151,7 +151,7 @@ Status run_algo(Algo a, MPI_Comm comm, void* buf, size_t n, DataType t, ReduceOp
                                          seg(ops::kDefaultSegmentBytes));
     case Algo::kHierarchicalPairsSmallSegments:
       return ops::hierarchical_allreduce(hierarchy(a, comm), buf, n, t, op, progress, nullptr,
-                                         seg(256));
+                                         seg(256), 1000);
   }
   return Status(StatusCode::kInternal, "unknown algorithm");
 }
