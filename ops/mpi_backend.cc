@@ -2,13 +2,10 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <climits>
 #include <mutex>
 #include <string>
-#include <thread>
 
-#include "ops/backoff.h"
 #include "ops/hierarchical_allreduce.h"
 #include "ops/kernels.h"
 #include "ops/p2p_allreduce.h"
