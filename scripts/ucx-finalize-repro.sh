@@ -23,7 +23,8 @@ int main(int argc, char** argv) {
     MPI_Request req[2];
     MPI_Irecv(in, kCount, MPI_FLOAT, (rank + size - 1) % size, 7, MPI_COMM_WORLD, &req[0]);
     MPI_Isend(out, kCount, MPI_FLOAT, (rank + 1) % size, 7, MPI_COMM_WORLD, &req[1]);
-    MPI_Waitall(2, req, MPI_STATUSES_IGNORE);
+    MPI_Status status[2];
+    MPI_Waitall(2, req, status);
   }
   MPI_Finalize();
   return 0;
