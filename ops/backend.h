@@ -23,7 +23,9 @@ inline constexpr int kNumAlgorithms = 4;
 // When each level of a hierarchical allreduce ran, on steady_clock nanoseconds (the clock of
 // Timeline::now_ns): the intra-host phase before the network, the inter-host phase, and the
 // intra-host phase after it. A rank that takes no part in the inter-host phase (an uneven
-// host's non-leader) has an empty one.
+// host's non-leader) has an empty one. Pipelined (uniform hosts), the inter-host phase runs from
+// the first chunk's crossing to the last one's, and the host's steps that overlap it count as
+// inter-host: intra-host is what the pipeline leaves exposed.
 struct LevelTimes {
   int64_t start_ns = 0;
   int64_t inter_start_ns = 0;

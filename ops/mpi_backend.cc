@@ -66,6 +66,11 @@ Status mpi_status(int err, std::string_view call) {
                 std::string(call) + " failed: " + std::string(text, static_cast<size_t>(len)));
 }
 
+Status comm_shape(MPI_Comm comm, int* rank, int* size) {
+  QUORUM_RETURN_IF_ERROR(mpi_status(MPI_Comm_rank(comm, rank), "MPI_Comm_rank"));
+  return mpi_status(MPI_Comm_size(comm, size), "MPI_Comm_size");
+}
+
 namespace {
 std::atomic<bool> g_abandoned{false};
 std::mutex g_abandon_mu;

@@ -32,6 +32,8 @@ Status abandoned_status();
 
 // Turns an MPI error code into a Status naming the call.
 Status mpi_status(int err, std::string_view call);
+// This rank's rank in `comm` and its size, or the failing call's Status.
+Status comm_shape(MPI_Comm comm, int* rank, int* size);
 
 class MpiBackend final : public Backend {
  public:

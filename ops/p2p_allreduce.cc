@@ -14,11 +14,6 @@ constexpr int kTreeFoldTag = 0x7110;
 constexpr int kTreeExchangeTag = 0x7111;
 constexpr int kTreeResultTag = 0x7112;
 
-Status comm_shape(MPI_Comm comm, int* rank, int* size) {
-  QUORUM_RETURN_IF_ERROR(mpi_status(MPI_Comm_rank(comm, rank), "MPI_Comm_rank"));
-  return mpi_status(MPI_Comm_size(comm, size), "MPI_Comm_size");
-}
-
 }  // namespace
 
 Status ring_reduce_scatter_allgather(MPI_Comm comm, void* buf, size_t count, DataType t,

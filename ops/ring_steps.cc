@@ -9,8 +9,7 @@ namespace quorum::ops {
 Status ring_steps(MPI_Comm comm, void* buf, size_t count, size_t elem_bytes, Duplex duplex,
                   RingSteps* out) {
   int rank = 0, size = 1;
-  QUORUM_RETURN_IF_ERROR(mpi_status(MPI_Comm_rank(comm, &rank), "MPI_Comm_rank"));
-  QUORUM_RETURN_IF_ERROR(mpi_status(MPI_Comm_size(comm, &size), "MPI_Comm_size"));
+  QUORUM_RETURN_IF_ERROR(comm_shape(comm, &rank, &size));
   *out = {};
   auto* base = static_cast<unsigned char*>(buf);
   const auto p = static_cast<size_t>(size);
