@@ -416,7 +416,12 @@ Status Runtime::shutdown() {
   hierarchy_.reset();
   MPI_Comm_free(&comm_);
   MPI_Comm_free(&step_comm_);
-  if (own_mpi_) MPI_Finalize();
+  if (own_mpi_) {
+    // Said first, so that a job whose MPI hangs in finalising can be told apart from one that
+    // never got here (MPICH 4.0.2 + UCX 1.13 over TCP can: README, emulated hosts).
+    QLOG(kInfo, kInit) << "finalizing MPI";
+    MPI_Finalize();
+  }
   return Status::ok();
 }
 

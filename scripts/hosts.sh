@@ -72,7 +72,13 @@ up() {
 }
 
 down() {
-  for host in $(hosts_present); do ip netns del "$(ns_of "$host")"; done
+  local host ns
+  for host in $(hosts_present); do
+    ns=$(ns_of "$host")
+    # Deleting a namespace leaves its processes running (e.g. ranks of a job hung in finalize).
+    ip netns pids "$ns" | xargs -r kill -KILL 2>/dev/null || true
+    ip netns del "$ns"
+  done
   ip link del "$BRIDGE" 2>/dev/null || true
   if grep -q "^$MARK begin" /etc/hosts; then
     # /etc/hosts may be a bind mount: rewrite it in place rather than replacing the file.

@@ -5,12 +5,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
 rc=0
-# The emulated-hosts suite (tests/emulated_hosts.sh) is run on its own: MPI_Finalize over UCX's
-# TCP (MPICH 4.0.2, UCX 1.13) sometimes hangs, namespaces or not (README,
-# scripts/ucx-finalize-repro.sh).
-args=("$@")
-[ $# -gt 0 ] || args=(--no-suite hosts)
-meson test -C build --print-errorlogs --num-processes 2 "${args[@]}" || rc=$?
+meson test -C build --print-errorlogs --num-processes 2 "$@" || rc=$?
 logs=(main=build/meson-logs/testlog.json)
 # The whole suite (no arguments, as CI runs it) goes on with the unit and net suites under
 # ASan+UBSan and a short libFuzzer run per target (QUORUM_CI_SANITIZE=0 or

@@ -337,8 +337,13 @@ int main(int argc, char** argv) {
   // process it reports.
   int worst = 0;
   MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, quorum::g_comm);
+  if (rank == 0) {
+    std::printf("mpi tests: %s on all %d ranks\n", worst == 0 ? "passed" : "FAILED",
+                quorum::comm_size(quorum::g_comm));
+  }
   quorum::g_hierarchies.clear();
   MPI_Comm_free(&quorum::g_comm);
+  std::fprintf(stderr, "mpi_algorithms: rank %d finalizing MPI\n", rank);
   MPI_Finalize();
   return worst;
 }

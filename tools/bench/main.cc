@@ -2,6 +2,7 @@
 // verified element by element (the (seed, rank, index) rule of tests/common/test_data.h).
 //
 //   quorum-bench sweep [--op allreduce|broadcast|allgather|all] [--min 4] [--max 256M] ...
+//                      [--crossovers N]   then every fixed algorithm, and where each wins
 //   quorum-bench allreduce --sizes 4K,64M [--reps 20]       the sweep over a list of sizes
 //   quorum-bench train --model resnet50|bert-base|tiny-many [--steps N] [--compute-ms X] ...
 //   quorum-bench algos [--min 4K] [--max 4M] [--rounds 5]   auto against each fixed algorithm
@@ -17,6 +18,7 @@
 #include <mpi.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <optional>
@@ -100,6 +102,7 @@ struct SweepArgs {
   int reps = 0, warmup = 2;
   double target_ms = 200;
   uint64_t seed = 1;
+  int crossover_rounds = 0;  // sweep --crossovers N: then the fixed algorithms, as algos does
 };
 
 struct AlgosArgs {
@@ -258,6 +261,12 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   add_size_range_options(sweep, &sa.range);
   add_common_sweep_options(sweep, &sa);
+  sweep->add_option("--crossovers", sa.crossover_rounds,
+                    "after the sweep, N rounds of every fixed allreduce algorithm at its sizes: "
+                    "where each starts beating another, measured and as the cost model fitted "
+                    "to them predicts (the algos table)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   sweep->add_option("--json", json_path, "also write the results as JSON");
 
   CLI::App* alias = app.add_subcommand("allreduce", "allreduce over a list of sizes (a sweep)");
@@ -490,7 +499,26 @@ int run(int argc, char** argv) {
   }
   const MpiTypes mpi;
   const SweepResult r = run_sweep(so, mpi);
-  return finish(json_path, sweep_json(info, so, r), r.wrong);
+  long long wrong = r.wrong;
+  const bool allreduce = std::find(so.collectives.begin(), so.collectives.end(),
+                                   Collective::kAllreduce) != so.collectives.end();
+  if (sa.crossover_rounds > 0 && allreduce && wrong == 0) {
+    AlgosOptions ao;
+    ao.sizes = so.sizes;
+    ao.dtype = so.dtype;
+    ao.rounds = sa.crossover_rounds;
+    ao.reps = so.reps > 0 ? so.reps : 5;
+    ao.seed = so.seed;
+    if (printer) {
+      std::printf("#\n# --crossovers %d: every QUORUM_ALGO setting at the sweep's sizes, %d timed "
+                  "repetitions per round after up to %d warm-up (at most %.1f s)\n",
+                  ao.rounds, ao.reps, ao.warmup, ao.warmup_seconds);
+      std::fflush(stdout);
+    }
+    quorum::shutdown();  // run_algos starts quorum once per setting
+    wrong += run_algos(ao, mpi).wrong;
+  }
+  return finish(json_path, sweep_json(info, so, r), wrong);
 }
 
 }  // namespace
