@@ -16,6 +16,8 @@ namespace {
 
 // MPI counts are int; large buffers go in pieces of at most this many elements or bytes.
 constexpr size_t kMaxChunk = size_t{1} << 30;
+// Allreduces up to this size wait patiently (Patience::kPatient): MPICH sends them eagerly.
+constexpr size_t kPatientBytes = 64 * 1024;
 
 MPI_Op mpi_op(ReduceOp op) {
   switch (op) {
@@ -95,7 +97,8 @@ Status abandoned_status() {
   return Status(StatusCode::kAborted, "collective abandoned: " + g_abandon_reason);
 }
 
-Status wait_request(MPI_Request& request, const std::function<void()>& progress) {
+Status wait_request(MPI_Request& request, const std::function<void()>& progress,
+                    Patience patience) {
   return poll_until(
       [&request](bool* done, bool*) {
         int flag = 0;
@@ -104,7 +107,7 @@ Status wait_request(MPI_Request& request, const std::function<void()>& progress)
         *done = flag != 0;
         return Status::ok();
       },
-      progress);
+      progress, patience);
 }
 
 MpiBackend::MpiBackend(MPI_Comm comm, const Hierarchy* hierarchy)
@@ -137,6 +140,9 @@ Status MpiBackend::allreduce(void* buf, size_t count, DataType t, ReduceOp op,
   }
   auto* bytes = static_cast<char*>(buf);
   size_t elem = dtype_size(t);
+  // A small allreduce goes out in one eager message per peer: waiting on it is waiting for the
+  // peers, which needs no fast polling to move data.
+  const Patience patience = count * elem <= kPatientBytes ? Patience::kPatient : Patience::kEager;
   for (size_t done = 0; done < count;) {
     size_t n = std::min(kMaxChunk, count - done);
     MPI_Request req;
@@ -144,7 +150,7 @@ Status MpiBackend::allreduce(void* buf, size_t count, DataType t, ReduceOp op,
         mpi_status(MPI_Iallreduce(MPI_IN_PLACE, bytes + done * elem, static_cast<int>(n), type,
                                   mpi_op(op), comm_, &req),
                    "MPI_Iallreduce"));
-    QUORUM_RETURN_IF_ERROR(wait_request(req, [this] { progress(); }));
+    QUORUM_RETURN_IF_ERROR(wait_request(req, [this] { progress(); }, patience));
     done += n;
   }
   if (op == ReduceOp::kAverage) divide(buf, count, t, static_cast<double>(size_));

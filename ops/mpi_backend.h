@@ -7,6 +7,7 @@
 
 #include "ops/backend.h"
 #include "ops/hierarchy.h"
+#include "ops/transfer.h"
 
 namespace quorum::ops {
 
@@ -20,7 +21,8 @@ MPI_Datatype transport_datatype(DataType t);
 
 // Waits for `request` without a blocking spin: polls, yields, then sleeps with a growing pause
 // (capped at tens of microseconds), calling `progress` between polls.
-Status wait_request(MPI_Request& request, const std::function<void()>& progress);
+Status wait_request(MPI_Request& request, const std::function<void()>& progress,
+                    Patience patience = Patience::kEager);
 
 // When a peer has failed, a collective that includes it never completes. abandon_waits() makes
 // every wait_request() in this process return kAborted with `reason` from then on (the MPI job

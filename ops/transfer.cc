@@ -15,6 +15,7 @@ namespace {
 // MPI counts are int; a segment never exceeds this many elements whatever segment_bytes says.
 constexpr size_t kMaxSegmentElems = size_t{1} << 30;
 constexpr auto kMaxPause = std::chrono::microseconds(8);
+constexpr auto kPatientPause = std::chrono::microseconds(128);
 
 std::vector<unsigned char>& thread_scratch(ScratchSlot slot) {
   static thread_local std::array<std::vector<unsigned char>, 2> scratch;
@@ -35,17 +36,18 @@ Status check_transfer_args(const void* buf, size_t count, DataType t, const char
 }
 
 Status poll_until(const std::function<Status(bool* done, bool* moved)>& poll,
-                  const std::function<void()>& progress) {
+                  const std::function<void()>& progress, Patience patience) {
   // Short collectives finish within a few polls, so a 4 KiB allreduce stays in the tens of
   // microseconds; sleeps of at most 8 us after that keep a long one nearly free of CPU. Each
   // poll that moves starts the pause over, as a fresh wait would.
-  Backoff backoff(kMaxPause);
+  const auto patient_cap = patience == Patience::kPatient ? kPatientPause : kMaxPause;
+  Backoff backoff(kMaxPause, patient_cap);
   for (;;) {
     bool done = false, moved = false;
     QUORUM_RETURN_IF_ERROR(poll(&done, &moved));
     if (done) return Status::ok();
     if (moved) {
-      backoff = Backoff(kMaxPause);
+      backoff = Backoff(kMaxPause, patient_cap);
       continue;
     }
     if (progress) progress();

@@ -111,10 +111,16 @@ class TransferQueue {
 // elements: what every algorithm checks before it communicates.
 Status check_transfer_args(const void* buf, size_t count, DataType t, const char* who);
 
+// How long poll_until() may pause between polls. kEager: at most 8 us, since MPI moves data
+// only inside our calls. kPatient, for a collective too small to need driving (it waits for the
+// peers to arrive): up to 1/8 of the time already waited, at most 128 us, so a rank that waits
+// milliseconds for a straggler leaves the cores to the framework.
+enum class Patience { kEager, kPatient };
+
 // Calls `poll(&done, &moved)` until it reports done, without a blocking spin: between polls
 // that moved nothing it calls `progress`, checks abandon_waits(), yields and then sleeps with a
-// growing pause capped at 8 us. Every wait in the MPI data plane goes through this.
+// growing pause (see Patience). Every wait in the MPI data plane goes through this.
 Status poll_until(const std::function<Status(bool* done, bool* moved)>& poll,
-                  const std::function<void()>& progress);
+                  const std::function<void()>& progress, Patience patience = Patience::kEager);
 
 }  // namespace quorum::ops

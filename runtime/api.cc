@@ -142,6 +142,7 @@ static Status wait_helping(const Handle& handle, bool owe_wake) {
   std::shared_ptr<Timeline> tl = rt ? rt->timeline() : nullptr;
   // The time a framework thread is blocked here is the communication it did not hide.
   int64_t t0 = tl ? Timeline::now_ns() : 0;
+  state->waited.store(true, std::memory_order_release);
   if (rt) rt->engine().help(*state, owe_wake);
   if (!tl) return state->wait();
   Status s = state->wait();

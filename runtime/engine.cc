@@ -127,9 +127,7 @@ void Engine::run() {
     // readiness is due.
     int timeout_ms = 500;
     std::optional<int64_t> due = gate_.deadline_ns();
-    if (fast_ && fast_->out_of_order_since > 0) {
-      due = fast_->out_of_order_since + cycle_ns();
-    }
+    if (fast_ && fast_->out_of_order_since > 0) due = order_deadline_ns();
     if (due) {
       const int64_t left = *due - Timeline::now_ns();
       timeout_ms = static_cast<int>(std::clamp<int64_t>((left + 999'999) / 1'000'000, 0, 500));

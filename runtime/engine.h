@@ -230,6 +230,10 @@ class Engine {
     uint64_t version = 0;
     bool reports = false;
     std::vector<coord::Plan> entries;                    // allreduce plans, one per entry
+    // Per entry: its readiness vote rides in its own collective (one more element) instead of
+    // an agreement of its own, and the elements it reduces. See voted_entry().
+    std::vector<bool> voted;
+    std::vector<size_t> elements;
     std::unordered_map<std::string, size_t> entry_of;    // member name -> its entry
     size_t cursor = 0;                                   // the next entry to run
     std::unordered_map<std::string, PendingRequest> held;  // enqueued, not yet run
@@ -252,10 +256,19 @@ class Engine {
   void run_fast();
   // Entries complete here, counted from the cursor (at most one full step).
   size_t fast_ready_entries(size_t* members) const;  // members: how many tensors they hold
-  void run_fast_entry(size_t index, int64_t agreed_ns);
+  // Runs entry `index`; false when it was a voted one that some rank left (its requests are
+  // held again, nothing completed).
+  bool run_fast_entry(size_t index, int64_t agreed_ns);
+  // A small host entry without compression carries the vote in its data (see engine_fast.cc).
+  bool voted_entry(const coord::Plan& entry, size_t elements) const;
+  // This rank leaves at voted entry `index`: it joins the entry's collective with zeros and a
+  // leaving vote, so that every rank falls back after the same collective.
+  void leave_voted_entry(size_t index);
   // Leaves the schedule: held requests go to the coordinator (or fail, when shutting down).
   void fall_back();
   void send_fast_report();
+  // A fast step began (the entry at cursor 0 ran): counted, its arrival sample kept.
+  void count_fast_step(int64_t entered_ns, int64_t agreed_ns);
   // While waiting in an agreement (progress hook): asks the coordinator to end the schedule
   // when the other ranks have not come for a while (so the stall inspector sees the round).
   void watch_fast_agreement();
@@ -263,10 +276,24 @@ class Engine {
   void announce(std::vector<PendingRequest> fresh);
   // QUORUM_CYCLE_TIME_MS in ns: the readiness gate's hold and the fast path's order grace.
   int64_t cycle_ns() const { return static_cast<int64_t>(opt_.config.cycle_time_ms * 1e6); }
+  // How long the fast path waits on other ranks in an agreement, or on this rank's own
+  // framework for an order nobody blocks on, before the round goes to the coordinator:
+  // clamp(stall warning / 2, 0.05 s, 1 s).
+  int64_t fast_patience_ns() const;
+  // When an order change sends this rank off the schedule: a cycle time after it began if a
+  // framework thread waits on something held (it may never give the due tensor first),
+  // fast_patience_ns() otherwise (the framework is still producing; a gradient descheduled
+  // past a bucket boundary comes soon). Only while out of order.
+  int64_t order_deadline_ns() const;
   std::optional<FastPath> fast_;
   uint64_t schedule_seen_ = 0;      // the latest schedule received (Ready::schedule_seen)
   int64_t agreement_since_ns_ = 0;  // in an agreement since (0 = not)
   bool executing_fast_ = false;     // the plan being executed came from the schedule
+  // Set around a voted entry's execution: this rank's vote (stays), and after the collective
+  // whether every rank stayed; run_allreduce() appends and reads the vote element.
+  std::optional<bool> fast_vote_;
+  bool fast_vote_left_ = false;
+  std::string fast_vote_error_;  // the voted collective failed (a peer is gone)
   std::atomic<uint64_t> fast_plans_{0}, fast_fallbacks_{0}, schedules_{0};
 
   // Device (NCCL) data path (engine_device.cc): plans whose device is CUDA. Engine thread only.

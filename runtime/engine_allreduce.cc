@@ -7,64 +7,11 @@
 #include "coordinator/reserved_names.h"
 #include "ops/kernels.h"
 #include "runtime/engine.h"
+#include "runtime/fast_vote.h"
+#include "runtime/wire_count.h"
 #include "runtime/logging.h"
 
 namespace quorum {
-namespace {
-
-// Reads element `i` of a wire buffer as a double (counts are small integers, exact).
-double read_count(const unsigned char* buf, DataType wire, size_t i) {
-  switch (wire) {
-    case DataType::kF32: {
-      float v;
-      std::memcpy(&v, buf + 4 * i, 4);
-      return v;
-    }
-    case DataType::kF64: {
-      double v;
-      std::memcpy(&v, buf + 8 * i, 8);
-      return v;
-    }
-    case DataType::kI32: {
-      int32_t v;
-      std::memcpy(&v, buf + 4 * i, 4);
-      return v;
-    }
-    case DataType::kI64: {
-      int64_t v;
-      std::memcpy(&v, buf + 8 * i, 8);
-      return static_cast<double>(v);
-    }
-    case DataType::kU8: return buf[i];
-    default: return 0;
-  }
-}
-
-void write_count(unsigned char* buf, DataType wire, size_t i, int64_t count) {
-  switch (wire) {
-    case DataType::kF32: {
-      float v = static_cast<float>(count);
-      std::memcpy(buf + 4 * i, &v, 4);
-      break;
-    }
-    case DataType::kF64: {
-      double v = static_cast<double>(count);
-      std::memcpy(buf + 8 * i, &v, 8);
-      break;
-    }
-    case DataType::kI32: {
-      auto v = static_cast<int32_t>(count);
-      std::memcpy(buf + 4 * i, &v, 4);
-      break;
-    }
-    case DataType::kI64: std::memcpy(buf + 8 * i, &count, 8); break;
-    case DataType::kU8: buf[i] = static_cast<unsigned char>(count); break;
-    default: break;
-  }
-}
-
-}  // namespace
-
 void Engine::track_extra_bytes(int64_t delta) {
   int64_t now = extra_bytes_.fetch_add(delta) + delta;
   int64_t peak = extra_peak_.load();
@@ -169,12 +116,15 @@ Status Engine::run_allreduce(const coord::Plan& plan, std::vector<Slot>& slots) 
   // each rank completed); a counted one is a Sum here, divided by each part's count below.
   const ReduceOp op = plan.op == ReduceOp::kAverage && counted ? ReduceOp::kSum : plan.op;
   const size_t count_slots = counted ? slots.size() : 0;
-  const size_t n = total + count_slots;
+  // A voted fast-path entry: its vote is the last element (runtime/fast_vote.h).
+  const bool voted = fast_vote_.has_value();
+  const size_t n = total + count_slots + (voted ? 1 : 0);
 
   // A lone tensor already in its wire dtype, in a plain round, is reduced in place in its
   // output: no copy into the fusion buffer (this covers every tensor larger than the threshold).
-  const bool direct = slots.size() == 1 && wire == dtype && !counted && !slots[0].missing &&
-                      slots[0].request;
+  // (A voted entry is always copied: if a rank left, its inputs must be as they were.)
+  const bool direct = slots.size() == 1 && wire == dtype && !counted && !voted &&
+                      !slots[0].missing && slots[0].request;
   std::vector<unsigned char> oversized;
   unsigned char* buf = nullptr;
   if (direct) {
@@ -215,6 +165,10 @@ Status Engine::run_allreduce(const coord::Plan& plan, std::vector<Slot>& slots) 
       if (counted) write_count(buf + total * esize, wire, k, count);
       offset += s.elements * esize;
     }
+    if (voted) {
+      write_count(buf + (total + count_slots) * esize, wire, 0,
+                  static_cast<int64_t>(vote_contribution(plan.op, *fast_vote_, opt_.size)));
+    }
     trace(Lane::kCollective, "pack", "pack", t0, Timeline::now_ns(),
           {{"plan", static_cast<int64_t>(plan.seq)}, {"bytes", static_cast<int64_t>(n * esize)},
            {"tensors", static_cast<int64_t>(slots.size())}});
@@ -243,7 +197,16 @@ Status Engine::run_allreduce(const coord::Plan& plan, std::vector<Slot>& slots) 
                               static_cast<double>(Timeline::now_ns() - t0) * 1e-9, levels);
     }
   }
-  if (!status.is_ok()) return status;
+  if (!status.is_ok()) {
+    if (voted) fast_vote_error_ = status.message();
+    return status;
+  }
+  if (voted && !vote_all_stayed(plan.op, read_count(buf + (total + count_slots) * esize, wire, 0))) {
+    // Nothing unpacked: the round goes to the coordinator, and this was no plan of its own.
+    fast_vote_left_ = true;
+    by_algorithm_[static_cast<size_t>(plan.algorithm)].fetch_sub(1);
+    return Status::ok();
+  }
 
   int64_t t0 = Timeline::now_ns();
   size_t offset = 0;

@@ -7,9 +7,21 @@
 // same order, or every rank leaves at the same agreement and announces what it holds to the
 // coordinator, which validates as always. The agreement is a collective on the data
 // communicator, so it sits at the same place in every rank's sequence of collectives.
+//
+// A small host entry (voted_entry()) needs no agreement of its own: its vote is one more element
+// of its own allreduce (runtime/fast_vote.h). A rank whose entry at the cursor is complete joins
+// that collective voting to stay; one that must leave joins it with zeros and a leaving vote.
+// Every rank reads the same reduced vote: all stayed, and the results are unpacked; or some rank
+// left, and every rank drops the result (the inputs were copied, so they are untouched), holds
+// the entry's requests again and falls back. One collective per small entry instead of two is
+// what a latency-bound step pays for the fast path.
 #include <algorithm>
+#include <utility>
 
+#include "ops/kernels.h"
 #include "runtime/engine.h"
+#include "runtime/fast_vote.h"
+#include "runtime/wire_count.h"
 #include "runtime/logging.h"
 
 namespace quorum {
@@ -19,6 +31,10 @@ namespace {
 // (rank % kSamplesPerReport), so rank 0 reads about size / kSamplesPerReport reports per step
 // rather than size reports every kSamplesPerReport-th step.
 constexpr size_t kSamplesPerReport = 8;
+
+// Entries up to this many bytes carry their vote: their copy into the fusion buffer costs less
+// than an agreement's round trip; above it the agreement is a small share of the collective.
+constexpr size_t kVotedEntryBytes = 256 * 1024;
 
 }  // namespace
 
@@ -55,6 +71,16 @@ void Engine::on_schedule(const coord::Schedule& schedule) {
         break;
       }
     }
+    size_t elements = 0;
+    for (uint32_t id : e.ids) {
+      const auto i = id < name_by_id_.size() ? described_.find(name_by_id_[id]) : described_.end();
+      if (i == described_.end()) break;  // refused above
+      size_t n = 1;
+      for (int64_t d : i->second.shape) n *= static_cast<size_t>(std::max<int64_t>(d, 0));
+      elements += n;
+    }
+    f.voted.push_back(voted_entry(p, elements));
+    f.elements.push_back(elements);
     f.entries.push_back(std::move(p));
   }
   if (f.entries.empty() && refuse.empty()) refuse = "the schedule is empty";
@@ -105,7 +131,7 @@ void Engine::take_fast(std::vector<PendingRequest> fresh) {
     f.held.emplace(std::move(key), std::move(r));
   }
   // A member of an entry past the first incomplete one came first: the order changed (or the
-  // framework waits on it first). Given the cycle time to sort itself out.
+  // framework waits on it first). Given time to sort itself out: order_deadline_ns().
   size_t members = 0;
   const size_t ready = fast_ready_entries(&members);
   if (ready < f.entries.size()) {  // the first incomplete entry's members so far are in order
@@ -148,7 +174,7 @@ void Engine::run_fast() {
     FastPath& f = *fast_;
     size_t ready = f.leave.empty() ? fast_ready_entries(nullptr) : 0;
     if (f.leave.empty() && ready == 0) {
-      if (f.out_of_order_since == 0 || Timeline::now_ns() - f.out_of_order_since < cycle_ns()) break;
+      if (f.out_of_order_since == 0 || Timeline::now_ns() < order_deadline_ns()) break;
       leave_fast("the tensor order changed: a later bucket's tensor came before the rest of "
                  "bucket " + std::to_string(f.cursor) + " of the schedule");
     }
@@ -158,6 +184,38 @@ void Engine::run_fast() {
       Status s = opt_.client->send(coord::FastExit{f.version, f.leave});
       if (!s.is_ok() && lost_reason_.empty()) lost_reason_ = s.message();
       f.exit_sent = true;
+    }
+    if (f.voted[f.cursor]) {
+      const size_t at = f.cursor;
+      const int64_t entered = Timeline::now_ns();
+      agreement_since_ns_ = entered;
+      bool stayed = false;
+      if (leaving) {
+        leave_voted_entry(at);
+      } else {
+        stayed = run_fast_entry(at, entered);
+      }
+      const int64_t agreed = Timeline::now_ns();
+      agreement_since_ns_ = 0;
+      if (!fast_vote_error_.empty()) {  // a peer failed: the run loop fails everything
+        if (broken_.empty()) broken_ = "fast path entry failed: " + fast_vote_error_;
+        fast_vote_error_.clear();
+        break;
+      }
+      // The same span and round numbering as an agreement's, for the sync-cost breakdown.
+      trace(Lane::kNegotiation, "agree", "agree", entered, agreed,
+            {{"schedule", static_cast<int64_t>(f.version)},
+             {"round", static_cast<int64_t>(f.agreements++)},
+             {"entries", stayed ? 1 : 0},
+             {"cursor", static_cast<int64_t>(at)},
+             {"voted", int64_t{1}}});
+      if (!stayed) {
+        fall_back();
+        break;
+      }
+      if (at == 0) count_fast_step(entered, agreed);
+      f.cursor = (at + 1) % f.entries.size();
+      continue;
     }
     int64_t vote[2] = {leaving ? 0 : static_cast<int64_t>(ready), leaving ? 0 : 1};
     const int64_t entered = Timeline::now_ns();
@@ -181,22 +239,43 @@ void Engine::run_fast() {
       fall_back();
       break;
     }
-    if (f.cursor == 0) {
-      ++f.steps;
-      if (f.reports) f.samples.push_back({agreed, agreed - entered});
-      if ((f.steps + static_cast<uint64_t>(opt_.rank)) % kSamplesPerReport == 0) {
-        send_fast_report();
-      }
+    if (f.cursor == 0) count_fast_step(entered, agreed);
+    bool stayed = true;
+    for (int64_t k = 0; k < vote[0] && fast_ && stayed; ++k) {
+      // A voted entry among the agreed ones runs with its vote too (every rank stays in it).
+      stayed = run_fast_entry(f.cursor, agreed);
+      if (stayed) f.cursor = (f.cursor + 1) % f.entries.size();
     }
-    for (int64_t k = 0; k < vote[0] && fast_; ++k) {
-      run_fast_entry(f.cursor, agreed);
-      f.cursor = (f.cursor + 1) % f.entries.size();
+    if (!fast_vote_error_.empty()) {
+      if (broken_.empty()) broken_ = "fast path entry failed: " + fast_vote_error_;
+      fast_vote_error_.clear();
+      break;
+    }
+    if (!stayed) {  // cannot be, since every rank agreed to run it; back to the coordinator
+      fall_back();
+      break;
     }
   }
   tl_ = nullptr;
 }
 
-void Engine::run_fast_entry(size_t index, int64_t agreed_ns) {
+void Engine::count_fast_step(int64_t entered_ns, int64_t agreed_ns) {
+  FastPath& f = *fast_;
+  ++f.steps;
+  if (f.reports) f.samples.push_back({agreed_ns, agreed_ns - entered_ns});
+  if ((f.steps + static_cast<uint64_t>(opt_.rank)) % kSamplesPerReport == 0) send_fast_report();
+}
+
+bool Engine::voted_entry(const coord::Plan& entry, size_t elements) const {
+  const DataType wire = ops::wire_dtype(entry.dtype);
+  // The vote is written and read as a count (exact in f32/f64); compression would feed its
+  // rounding back into the next round even when the round is dropped.
+  return entry.device == Device::Kind::kHost && compression_ == DataType::kF32 &&
+         (wire == DataType::kF32 || wire == DataType::kF64) &&
+         elements * dtype_size(wire) <= kVotedEntryBytes;
+}
+
+bool Engine::run_fast_entry(size_t index, int64_t agreed_ns) {
   FastPath& f = *fast_;
   coord::Plan plan = f.entries[index];
   plan.seq = fast_plans_.load(std::memory_order_relaxed);
@@ -207,9 +286,36 @@ void Engine::run_fast_entry(size_t index, int64_t agreed_ns) {
     f.held.erase(h);
   }
   executing_fast_ = true;
+  if (f.voted[index]) fast_vote_ = true;
   execute(plan, agreed_ns);
   executing_fast_ = false;
+  fast_vote_.reset();
+  if (std::exchange(fast_vote_left_, false)) {
+    for (uint32_t id : plan.ids) {  // not run: held again, for the coordinator
+      auto p = pending_.find(name_by_id_[id]);
+      std::string name = p->first;
+      f.held.emplace(std::move(name), std::move(p->second));
+      pending_.erase(p);
+    }
+    return false;
+  }
   fast_plans_.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+void Engine::leave_voted_entry(size_t index) {
+  const coord::Plan& entry = fast_->entries[index];
+  QLOG(kDebug, kEngine) << "leaves schedule " << fast_->version << " in voted entry " << index
+                        << ": " << fast_->leave;
+  const DataType wire = ops::wire_dtype(entry.dtype);
+  const size_t n = fast_->elements[index];
+  std::vector<unsigned char> buf((n + 1) * dtype_size(wire), 0);
+  write_count(buf.data() + n * dtype_size(wire), wire, 0,
+              static_cast<int64_t>(vote_contribution(entry.op, false, opt_.size)));
+  // Not counted as a plan (Stats): the round itself runs on the coordinator path.
+  Status s = opt_.host_backend->allreduce(buf.data(), n + 1, wire, entry.op,
+                                          static_cast<ops::Algorithm>(entry.algorithm));
+  if (!s.is_ok()) fast_vote_error_ = s.message();
 }
 
 void Engine::fall_back() {
@@ -254,13 +360,24 @@ void Engine::send_fast_report() {
   if (!s.is_ok() && lost_reason_.empty()) lost_reason_ = s.message();
 }
 
+int64_t Engine::fast_patience_ns() const {
+  return static_cast<int64_t>(std::clamp(opt_.config.stall_warning_sec / 2, 0.05, 1.0) * 1e9);
+}
+
+int64_t Engine::order_deadline_ns() const {
+  const FastPath& f = *fast_;
+  const bool blocked = std::any_of(f.held.begin(), f.held.end(), [](const auto& h) {
+    return h.second.handle->waited.load(std::memory_order_acquire);
+  });
+  return f.out_of_order_since + (blocked ? cycle_ns() : fast_patience_ns());
+}
+
 void Engine::watch_fast_agreement() {
   if (!fast_ || agreement_since_ns_ == 0 || fast_->exit_sent) return;
   // Another rank has not come: its framework is slow, stuck or gone. Past this the round goes
   // back to the coordinator, whose stall inspector and failure detection then see it.
-  const double limit_s = std::clamp(opt_.config.stall_warning_sec / 2, 0.05, 1.0);
   const int64_t waited = Timeline::now_ns() - agreement_since_ns_;
-  if (static_cast<double>(waited) < limit_s * 1e9) return;
+  if (waited < fast_patience_ns()) return;
   Status s = opt_.client->send(coord::FastExit{
       fast_->version, "waited " + std::to_string(waited / 1'000'000) +
                           " ms in an agreement for the other ranks"});

@@ -282,6 +282,7 @@ void Engine::execute(const coord::Plan& plan, int64_t received_ns) {
     case coord::PlanKind::kFold:
     case coord::PlanKind::kFlushDone: break;  // handled above
   }
+  if (fast_vote_left_) return;  // a voted entry some rank left: its requests go back to be held
   if (plan.kind != coord::PlanKind::kError) {
     plans_.fetch_add(1, std::memory_order_relaxed);
     if (plan.mode == coord::SyncMode::kBounded) bounded_plans_.fetch_add(1, std::memory_order_relaxed);

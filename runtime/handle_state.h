@@ -64,6 +64,9 @@ struct HandleState {
   std::condition_variable cv;
   bool done = false;
   std::atomic<bool> finished{false};  // mirrors `done` for the lock-free spin in wait()
+  // A framework thread has blocked in wait() on it: the fast path must not hold it long for a
+  // schedule whose order the framework may never give (it waits first).
+  std::atomic<bool> waited{false};
   Status status;
   DoneCallback callback;
 };

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <string>
@@ -164,6 +165,63 @@ TEST(FastPath, OneRankChangesOrder) {
   Stats before = stats();
   for (int s = 14; s < 30; ++s) step.run_and_check(s);
   expect_fast_plans_grew(before, "after the order came back");
+}
+
+// Every op on small f32 tensors, in place: their entries carry the readiness vote in their own
+// collective. One rank then enqueues them in reverse order for a few steps, so it leaves the
+// schedule while the others already sit in a voted collective: every rank drops that result
+// and the round goes through the coordinator, which must find the inputs untouched (the
+// results are exact), for each op's encoding of the vote.
+TEST(FastPath, EveryOpCarriesItsVoteAndAFallBackKeepsTheInputs) {
+  const ReduceOp ops[] = {ReduceOp::kSum, ReduceOp::kAverage, ReduceOp::kMin, ReduceOp::kMax,
+                          ReduceOp::kProduct};
+  const size_t n = 100;
+  // Small integers (products of at most 4 ranks' values stay exact in f32).
+  auto v = [](int r, int s, int t, size_t i) {
+    return static_cast<float>(1 + (r * 5 + s + t + static_cast<int>(i)) % 3);
+  };
+  auto run_step = [&](int s, bool reversed) {
+    std::vector<std::vector<float>> data(5, std::vector<float>(n));
+    std::vector<Handle> hs(5);
+    for (int k = 0; k < 5; ++k) {
+      const int t = reversed ? 4 - k : k;
+      for (size_t i = 0; i < n; ++i) data[t][i] = v(rank(), s, t, i);
+      Tensor x{data[t].data(), DataType::kF32, {static_cast<int64_t>(n)}, Device::host()};
+      hs[t] = enqueue_allreduce("vote." + std::to_string(t), x, x, ops[t]);
+      // The reversed rank's framework waits on each before the next, so the schedule's first
+      // entry is not complete there when the others are already in its collective.
+      if (reversed) (void)wait(hs[t]);
+    }
+    for (int t = 0; t < 5; ++t) {
+      Status st = wait(hs[t]);
+      ASSERT_TRUE(st.is_ok()) << "step " << s << " op " << t << ": " << st.message();
+      for (size_t i = 0; i < n; ++i) {
+        float want = v(0, s, t, i);
+        for (int r = 1; r < size(); ++r) {
+          const float x = v(r, s, t, i);
+          switch (ops[t]) {
+            case ReduceOp::kSum:
+            case ReduceOp::kAverage: want += x; break;
+            case ReduceOp::kMin: want = std::min(want, x); break;
+            case ReduceOp::kMax: want = std::max(want, x); break;
+            case ReduceOp::kProduct: want *= x; break;
+          }
+        }
+        if (ops[t] == ReduceOp::kAverage) want /= static_cast<float>(size());
+        ASSERT_FLOAT_EQ(want, data[t][i]) << "step " << s << " op " << t << " element " << i;
+      }
+    }
+    mark_step();
+  };
+  for (int s = 0; s < 15; ++s) run_step(s, false);
+  Stats before = stats();
+  for (int s = 15; s < 18; ++s) run_step(s, rank() == size() - 1);
+  Stats mid = stats();
+  if (fast_expected() && size() > 1) {
+    EXPECT_GE(mid.fast_fallbacks, before.fast_fallbacks + 1) << "the reversed rank left";
+  }
+  for (int s = 18; s < 35; ++s) run_step(s, false);
+  expect_fast_plans_grew(mid, "after the order came back");
 }
 
 // After 100 fast steps one rank submits a different shape: every rank gets the coordinator's
