@@ -215,7 +215,7 @@ TEST(Breakdown, FastPathAgreementsNameWhoCameLast) {
   traces[1].events = {start, event("wait", 80, 20), agree(80, 10), mark};
   const AgreementLast last = last_at_agreements(traces);
   ASSERT_EQ(last.size(), 1u);
-  EXPECT_EQ(last.at({1, 0}), 1);
+  EXPECT_EQ(last.at({1, 0}).rank, 1);
   RankTimeline r0 = analyze_rank(traces[0], last);
   RankTimeline r1 = analyze_rank(traces[1], last);
   ASSERT_EQ(r0.steps.size(), 1u);
@@ -229,6 +229,59 @@ TEST(Breakdown, FastPathAgreementsNameWhoCameLast) {
   EXPECT_TRUE(last_at_agreements({traces[1]}).empty());
   expect_breakdown(analyze_rank(traces[0]).steps[0].time, B(200, 100, 100, 0, 0, 80, 0, 20),
                    "rank 0 alone");
+}
+
+// A voted agreement spans the small entry's own collective. Rank 0 step [0,200): blocked
+// [0,100); voted agree [10,90) with its collective [60,90) inside; rank 1's agree [60,90) is 30
+// long, so rank 0 waited 80 - 30 = 50 for it: straggler [10,60), collective [60,90), other 20.
+// Rank 1 came last: its [60,90) is collective time only, other 20 ([50,60) and [90,100)).
+TEST(Breakdown, VotedAgreementsSplitStragglerWaitFromTheCollective) {
+  auto event = [](const char* cat, double ts, double dur) {
+    Event e;
+    e.ph = 'X';
+    e.cat = cat;
+    e.name = cat;
+    e.has_ts = true;
+    e.ts = ts;
+    e.dur = dur;
+    return e;
+  };
+  auto agree = [&](double ts, double dur) {
+    Event e = event("agree", ts, dur);
+    e.schedule = 1;
+    e.round = 0;
+    e.voted = true;
+    return e;
+  };
+  Event mark;
+  mark.ph = 'i';
+  mark.cat = "step";
+  mark.name = "step";
+  mark.has_ts = true;
+  mark.ts = 200;
+  mark.step = 1;
+  Event start = event("queue", 0, 0);
+  std::vector<TraceFile> traces(2);
+  for (int r = 0; r < 2; ++r) {
+    traces[r].header.rank = r;
+    traces[r].header.size = 2;
+  }
+  traces[0].events = {start, event("wait", 0, 100), agree(10, 80), event("collective", 60, 30),
+                      mark};
+  traces[1].events = {start, event("wait", 50, 50), agree(60, 30), event("collective", 60, 30),
+                      mark};
+  const AgreementLast last = last_at_agreements(traces);
+  ASSERT_EQ(last.size(), 1u);
+  EXPECT_EQ(last.at({1, 0}), (CameLast{1, 30}));
+  RankTimeline r0 = analyze_rank(traces[0], last);
+  RankTimeline r1 = analyze_rank(traces[1], last);
+  ASSERT_EQ(r0.steps.size(), 1u);
+  ASSERT_EQ(r1.steps.size(), 1u);
+  expect_breakdown(r0.steps[0].time, B(200, 100, 100, 30, 50, 0, 0, 20), "rank 0");
+  expect_breakdown(r1.steps[0].time, B(200, 150, 50, 30, 0, 0, 0, 20), "rank 1");
+  ASSERT_EQ(r0.steps[0].stragglers.size(), 1u);
+  EXPECT_EQ(r0.steps[0].stragglers[0].rank, 1);
+  EXPECT_EQ(r0.steps[0].stragglers[0].blocked_us, 50);
 }
 
 TEST(Summary, PartialRunWarnsAboutMissingRanks) {

@@ -45,7 +45,7 @@ void add_mode_time(const std::vector<ModeSwitch>& switches, double lo, double hi
 int64_t waited_for_rank(const Event& e, const AgreementLast& agreements) {
   if (e.cat != "agree") return e.last_rank;
   auto it = agreements.find({e.schedule, e.round});
-  return it == agreements.end() ? -1 : it->second;
+  return it == agreements.end() ? -1 : it->second.rank;
 }
 
 }  // namespace
@@ -71,7 +71,7 @@ AgreementLast last_at_agreements(const std::vector<TraceFile>& traces) {
   }
   AgreementLast out;
   for (const auto& [key, s] : seen) {
-    if (s.ranks == size) out.emplace(key, s.rank);
+    if (s.ranks == size) out.emplace(key, CameLast{s.rank, s.least_us});
   }
   return out;
 }
@@ -82,6 +82,8 @@ RankTimeline analyze_rank(const TraceFile& trace, const AgreementLast& agreement
   out.rank = self;
 
   std::vector<Interval> waits, collective, straggler, negotiation, queue;
+  std::vector<Interval> voted_straggler;  // ahead of collective (see analyze_rank's doc)
+  std::map<int64_t, std::vector<Interval>> voted_straggler_by_rank;
   std::map<int64_t, std::vector<Interval>> straggler_by_rank;
   std::vector<std::pair<const Event*, int64_t>> straggler_events;  // (wait, the rank waited for)
   std::vector<const Event*> marks;
@@ -99,7 +101,16 @@ RankTimeline analyze_rank(const TraceFile& trace, const AgreementLast& agreement
       continue;
     }
     const Interval span{e.ts, e.end()};
-    if (e.cat == "negotiate" || e.cat == "agree") {
+    if (e.cat == "agree" && e.voted) {
+      const int64_t waited_for = waited_for_rank(e, agreements);
+      if (waited_for < 0 || waited_for == self) continue;  // its collective's time
+      const double extra = e.dur - agreements.at({e.schedule, e.round}).least_us;
+      if (extra <= 0) continue;
+      const Interval waited{e.ts, e.ts + extra};
+      voted_straggler.push_back(waited);
+      voted_straggler_by_rank[waited_for].push_back(waited);
+      straggler_events.push_back({&e, waited_for});
+    } else if (e.cat == "negotiate" || e.cat == "agree") {
       const int64_t waited_for = waited_for_rank(e, agreements);
       if (waited_for >= 0 && waited_for != self) {
         straggler.push_back(span);
@@ -119,10 +130,13 @@ RankTimeline analyze_rank(const TraceFile& trace, const AgreementLast& agreement
 
   // Each blocked instant goes to the first category that covers it, in the doc's order.
   const IntervalSet blocked(std::move(waits));
-  const IntervalSet in_collective = blocked.intersect(IntervalSet(std::move(collective)));
-  IntervalSet rest = blocked.subtract(in_collective);
+  const IntervalSet in_voted_straggler = blocked.intersect(IntervalSet(std::move(voted_straggler)));
+  const IntervalSet unvoted = blocked.subtract(in_voted_straggler);
+  const IntervalSet in_collective = unvoted.intersect(IntervalSet(std::move(collective)));
+  IntervalSet rest = unvoted.subtract(in_collective);
   const IntervalSet after_collective = rest;
-  const IntervalSet in_straggler = rest.intersect(IntervalSet(std::move(straggler)));
+  const IntervalSet in_straggler =
+      rest.intersect(IntervalSet(std::move(straggler))).unite(in_voted_straggler);
   rest = rest.subtract(in_straggler);
   const IntervalSet in_negotiation = rest.intersect(IntervalSet(std::move(negotiation)));
   rest = rest.subtract(in_negotiation);
@@ -131,6 +145,10 @@ RankTimeline analyze_rank(const TraceFile& trace, const AgreementLast& agreement
   std::map<int64_t, IntervalSet> blocked_by_straggler;
   for (auto& [rank, spans] : straggler_by_rank) {
     blocked_by_straggler[rank] = after_collective.intersect(IntervalSet(std::move(spans)));
+  }
+  for (auto& [rank, spans] : voted_straggler_by_rank) {
+    IntervalSet& b = blocked_by_straggler[rank];
+    b = b.unite(blocked.intersect(IntervalSet(std::move(spans))));
   }
 
   std::stable_sort(marks.begin(), marks.end(),

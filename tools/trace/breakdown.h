@@ -80,14 +80,21 @@ struct RankTimeline {
 inline constexpr const char* kInitialMode = "initial";
 
 // Who came last to each fast-path agreement (an `agree` event): (schedule, round) -> the rank
-// that waited least in it, the others having waited for it. Only agreements found in every
-// rank's file are judged.
-using AgreementLast = std::map<std::pair<int64_t, int64_t>, int64_t>;
+// that waited least in it, the others having waited for it, and how long that was. Only
+// agreements found in every rank's file are judged.
+struct CameLast {
+  int64_t rank = -1;
+  double least_us = 0;
+  bool operator==(const CameLast&) const = default;
+};
+using AgreementLast = std::map<std::pair<int64_t, int64_t>, CameLast>;
 AgreementLast last_at_agreements(const std::vector<TraceFile>& traces);
 
 // `agreements` (from last_at_agreements over all the run's files) turns a rank's wait in an
 // agreement into straggler wait for the rank that came last; without it that wait counts as
-// negotiation.
+// negotiation. A voted agreement (the vote inside a small entry's own collective) spans that
+// collective: the part by which it outlasted the last rank's is straggler wait, before the
+// collective's own time; the rest is the collective's.
 RankTimeline analyze_rank(const TraceFile& trace, const AgreementLast& agreements = {});
 
 }  // namespace quorum::trace

@@ -80,6 +80,9 @@ std::string read_args(const json& args, Event* e) {
   TRACE_READ(read_int(args, "dropped", false, &e->dropped));
   TRACE_READ(read_int(args, "schedule", false, &e->schedule));
   TRACE_READ(read_int(args, "round", false, &e->round));
+  int64_t voted = 0;
+  TRACE_READ(read_int(args, "voted", false, &voted));
+  e->voted = voted == 1;
   // `reason` is free text in mode and timeline_dropped events; anything else is not ours.
   if (auto it = args.find("reason"); it != args.end() && it->is_string())
     e->reason = it->get<std::string>();

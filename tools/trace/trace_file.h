@@ -42,6 +42,7 @@ struct Event {
   int64_t dropped = -1;              // args.dropped (timeline_dropped)
   int64_t schedule = -1;             // args.schedule (agree)
   int64_t round = -1;                // args.round (agree)
+  bool voted = false;                // args.voted == 1 (agree): the vote rode in the collective
 
   double end() const { return ts + dur; }
   bool timed() const { return has_ts && (ph == 'X' || ph == 'i' || ph == 'I'); }
