@@ -40,7 +40,7 @@ std::string predicted_text(const coord::CostModel& model, Algorithm faster, Algo
   if (!model.fitted(faster) || !model.fitted(than)) return "not fitted";
   const std::optional<size_t> at = model.crossover_bytes(faster, than, ranks);
   if (!at) return "never";
-  return *at == 0 ? "at every size" : "from " + format_size(*at);
+  return *at == 0 ? "at every size" : "from " + format_bytes(static_cast<double>(*at));
 }
 
 }  // namespace
