@@ -2,8 +2,8 @@
 # One pass over the speed targets of the README's performance section, 2 ranks, about 4 minutes:
 # 4 KiB latency (the blocking quorum::allreduce, on the fast path; once more with it off) and
 # 16/64 MiB against raw MPI_Allreduce (three runs each), tiny-many with 20 ms of compute, ResNet-50 with zero
-# compute on shared memory and over TCP, interleaved (three runs each), and auto against every
-# fixed algorithm from 4 KiB to 64 MiB. Needs a build (scripts/build.sh).
+# compute on shared memory and over TCP, interleaved (three runs each), rank 0's coordinator
+# under 4,096 simulated ranks, and auto against every fixed algorithm from 4 KiB to 64 MiB. Needs a build (scripts/build.sh).
 #   scripts/perf_targets.sh [build-dir]     (default: build)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +37,8 @@ for _ in 1 2 3; do
   done
 done
 unset UCX_TLS
+echo "### rank 0's coordinator under 4,096 simulated ranks x 161 tensors (ResNet-50): per step, slow path and fast path (target: O(1) messages per rank, <= 1 ms CPU)"
+"$bench" coordinator --ranks 4096 --tensors 161 --steps 10 2>&1 | grep -E '^#path| median|^# fast path'
 echo "### auto against each fixed algorithm, 5 rounds"
 mpiexec -n 2 "$bench" algos --min 4K --max 64M --rounds 5 2>&1 |
   grep -E '^ +[0-9]|^#  *size|auto against'
