@@ -176,35 +176,46 @@ TEST(Summary, ThreeRankFixture) {
   EXPECT_NE(s.warnings[1].find("0.150 ms after the last step mark"), std::string::npos);
 }
 
+// A complete span and a step mark, for the hand-built agreement cases below.
+Event span_event(const char* cat, double ts, double dur) {
+  Event e;
+  e.ph = 'X';
+  e.cat = cat;
+  e.name = cat;
+  e.has_ts = true;
+  e.ts = ts;
+  e.dur = dur;
+  return e;
+}
+
+Event agree_event(double ts, double dur, bool voted) {
+  Event e = span_event("agree", ts, dur);
+  e.schedule = 1;
+  e.round = 0;
+  e.voted = voted;
+  return e;
+}
+
+Event step_mark(double ts, int64_t step) {
+  Event mark;
+  mark.ph = 'i';
+  mark.cat = "step";
+  mark.name = "step";
+  mark.has_ts = true;
+  mark.ts = ts;
+  mark.step = step;
+  return mark;
+}
+
 // Fast-path agreements: the ranks' `agree` events of one (schedule, round) are matched across
 // files; the rank that waited least came last, and the others' wait in it is straggler wait for
 // it. Rank 0 step [0,200): blocked [0,100); agree [10,90) -> straggler 80 (rank 1), other 20.
 // Rank 1: blocked [80,100); its agree [80,90) is the shortest, so it came last itself: 10 of
 // negotiation, other 10. Without the other rank's file the same wait is negotiation.
 TEST(Breakdown, FastPathAgreementsNameWhoCameLast) {
-  auto event = [](const char* cat, double ts, double dur) {
-    Event e;
-    e.ph = 'X';
-    e.cat = cat;
-    e.name = cat;
-    e.has_ts = true;
-    e.ts = ts;
-    e.dur = dur;
-    return e;
-  };
-  auto agree = [&](double ts, double dur) {
-    Event e = event("agree", ts, dur);
-    e.schedule = 1;
-    e.round = 0;
-    return e;
-  };
-  Event mark;
-  mark.ph = 'i';
-  mark.cat = "step";
-  mark.name = "step";
-  mark.has_ts = true;
-  mark.ts = 200;
-  mark.step = 1;
+  auto event = span_event;
+  auto agree = [](double ts, double dur) { return agree_event(ts, dur, false); };
+  const Event mark = step_mark(200, 1);
   Event start = event("queue", 0, 0);  // opens the step at 0 without covering anything
   std::vector<TraceFile> traces(2);
   for (int r = 0; r < 2; ++r) {
@@ -236,30 +247,9 @@ TEST(Breakdown, FastPathAgreementsNameWhoCameLast) {
 // long, so rank 0 waited 80 - 30 = 50 for it: straggler [10,60), collective [60,90), other 20.
 // Rank 1 came last: its [60,90) is collective time only, other 20 ([50,60) and [90,100)).
 TEST(Breakdown, VotedAgreementsSplitStragglerWaitFromTheCollective) {
-  auto event = [](const char* cat, double ts, double dur) {
-    Event e;
-    e.ph = 'X';
-    e.cat = cat;
-    e.name = cat;
-    e.has_ts = true;
-    e.ts = ts;
-    e.dur = dur;
-    return e;
-  };
-  auto agree = [&](double ts, double dur) {
-    Event e = event("agree", ts, dur);
-    e.schedule = 1;
-    e.round = 0;
-    e.voted = true;
-    return e;
-  };
-  Event mark;
-  mark.ph = 'i';
-  mark.cat = "step";
-  mark.name = "step";
-  mark.has_ts = true;
-  mark.ts = 200;
-  mark.step = 1;
+  auto event = span_event;
+  auto agree = [](double ts, double dur) { return agree_event(ts, dur, true); };
+  const Event mark = step_mark(200, 1);
   Event start = event("queue", 0, 0);
   std::vector<TraceFile> traces(2);
   for (int r = 0; r < 2; ++r) {
