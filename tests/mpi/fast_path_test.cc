@@ -213,11 +213,16 @@ TEST(FastPath, EveryOpCarriesItsVoteAndAFallBackKeepsTheInputs) {
     }
     mark_step();
   };
-  for (int s = 0; s < 15; ++s) run_step(s, false);
+  for (int s = 0; s < 12; ++s) run_step(s, false);
+  const Stats warm = stats();
+  for (int s = 12; s < 15; ++s) run_step(s, false);
   Stats before = stats();
+  // Judged only when the job ran the last three steps on the schedule (under load it may have
+  // left it for another reason, and not have learned it again yet).
+  const bool on_schedule = before.fast_plans - warm.fast_plans >= 15;
   for (int s = 15; s < 18; ++s) run_step(s, rank() == size() - 1);
   Stats mid = stats();
-  if (fast_expected() && size() > 1) {
+  if (fast_expected() && size() > 1 && on_schedule) {
     EXPECT_GE(mid.fast_fallbacks, before.fast_fallbacks + 1) << "the reversed rank left";
   }
   for (int s = 18; s < 35; ++s) run_step(s, false);
