@@ -267,6 +267,8 @@ class Engine {
   // Leaves the schedule: held requests go to the coordinator (or fail, when shutting down).
   void fall_back();
   void send_fast_report();
+  // A fast entry's collective failed (fast_vote_error_): the job is broken, true.
+  bool fast_entry_failed();
   // A fast step began (the entry at cursor 0 ran): counted, its arrival sample kept.
   void count_fast_step(int64_t entered_ns, int64_t agreed_ns);
   // While waiting in an agreement (progress hook): asks the coordinator to end the schedule

@@ -197,11 +197,7 @@ void Engine::run_fast() {
       }
       const int64_t agreed = Timeline::now_ns();
       agreement_since_ns_ = 0;
-      if (!fast_vote_error_.empty()) {  // a peer failed: the run loop fails everything
-        if (broken_.empty()) broken_ = "fast path entry failed: " + fast_vote_error_;
-        fast_vote_error_.clear();
-        break;
-      }
+      if (fast_entry_failed()) break;  // a peer failed: the run loop fails everything
       // The same span and round numbering as an agreement's, for the sync-cost breakdown.
       trace(Lane::kNegotiation, "agree", "agree", entered, agreed,
             {{"schedule", static_cast<int64_t>(f.version)},
@@ -246,17 +242,20 @@ void Engine::run_fast() {
       stayed = run_fast_entry(f.cursor, agreed);
       if (stayed) f.cursor = (f.cursor + 1) % f.entries.size();
     }
-    if (!fast_vote_error_.empty()) {
-      if (broken_.empty()) broken_ = "fast path entry failed: " + fast_vote_error_;
-      fast_vote_error_.clear();
-      break;
-    }
+    if (fast_entry_failed()) break;
     if (!stayed) {  // cannot be, since every rank agreed to run it; back to the coordinator
       fall_back();
       break;
     }
   }
   tl_ = nullptr;
+}
+
+bool Engine::fast_entry_failed() {
+  if (fast_vote_error_.empty()) return false;
+  if (broken_.empty()) broken_ = "fast path entry failed: " + fast_vote_error_;
+  fast_vote_error_.clear();
+  return true;
 }
 
 void Engine::count_fast_step(int64_t entered_ns, int64_t agreed_ns) {
