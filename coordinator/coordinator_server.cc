@@ -159,6 +159,7 @@ void CoordinatorServer::on_message(int rank, Message m) {
     if (auto c = by_rank_[static_cast<size_t>(rank)]) c->close("protocol violation");
   }
   waiting_.store(service_.waiting_fraction(), std::memory_order_relaxed);
+  bounded_.store(service_.mode() == SyncMode::kBounded, std::memory_order_relaxed);
 }
 
 void CoordinatorServer::dispatch(std::vector<Outgoing> out) {

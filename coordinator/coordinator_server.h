@@ -35,6 +35,8 @@ class CoordinatorServer {
 
   // The sync policy's straggler waiting share of step time, as of the last message; any thread.
   double waiting_fraction() const { return waiting_.load(std::memory_order_relaxed); }
+  // Whether the sync policy runs bounded rounds now, as of the last message; any thread.
+  bool bounded() const { return bounded_.load(std::memory_order_relaxed); }
 
   // Closes the acceptor and every connection (io thread).
   void stop();
@@ -73,6 +75,7 @@ class CoordinatorServer {
   std::deque<Anonymous> awaiting_hello_;  // oldest first, at most max(4, 2 x size)
   std::atomic<bool> finished_{false};
   std::atomic<double> waiting_{0.0};
+  std::atomic<bool> bounded_{false};
   bool stopping_ = false;
 };
 

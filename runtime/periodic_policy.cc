@@ -20,7 +20,7 @@ void PeriodicPolicy::observe_step(double step_seconds, double collective_seconds
   ++steps_;
 }
 
-SegmentDecision PeriodicPolicy::decide(double waiting_fraction) {
+SegmentDecision PeriodicPolicy::decide(double waiting_fraction, bool bounded_rounds) {
   SegmentDecision d;
   const bool was = periodic_;
   if (periodic_) {
@@ -38,7 +38,9 @@ SegmentDecision PeriodicPolicy::decide(double waiting_fraction) {
     const double own = comm - waiting_fraction;  // communication proper
     const std::string figures = "collectives " + percent(comm) + " of step time, stragglers " +
                                 percent(waiting_fraction);
-    if (waiting_fraction >= opt_.straggler_limit) {
+    if (bounded_rounds) {
+      d.reason = figures + ", in bounded rounds against stragglers: gradient rounds";
+    } else if (waiting_fraction >= opt_.straggler_limit) {
       d.reason = figures + ": stragglers dominate, gradient rounds (bounded ones help)";
     } else if (own > opt_.enter) {
       periodic_ = true;

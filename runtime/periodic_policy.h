@@ -35,8 +35,11 @@ class PeriodicPolicy {
   // One step of the segment now running: its wall time and rank 0's time in collectives.
   void observe_step(double step_seconds, double collective_seconds);
   // The mode of the segment about to open, given the coordinator's current straggler waiting
-  // share of step time. Starts the next segment's evidence.
-  SegmentDecision decide(double waiting_fraction);
+  // share of step time and whether it runs bounded rounds. Bounded rounds were chosen against
+  // stragglers, and their collectives include waiting for the quorum: rank 0's collective time
+  // then says nothing about communication, so the segment stays with gradient rounds. Starts
+  // the next segment's evidence.
+  SegmentDecision decide(double waiting_fraction, bool bounded_rounds = false);
 
   bool periodic() const { return periodic_; }
 

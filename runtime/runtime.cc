@@ -284,7 +284,10 @@ void Runtime::start_engine() {
   step_backend_ = std::make_unique<ops::MpiBackend>(step_comm_);
   StepControl::Hooks hooks;
   hooks.collective_seconds = [this] { return engine_->stats().collective_seconds; };
-  if (server_) hooks.waiting_fraction = [this] { return server_->waiting_fraction(); };
+  if (server_) {
+    hooks.waiting_fraction = [this] { return server_->waiting_fraction(); };
+    hooks.bounded_rounds = [this] { return server_->bounded(); };
+  }
   hooks.broadcast = [this](void* buf, size_t bytes) { return step_backend_->broadcast(buf, bytes, 0); };
   hooks.timeline = [this] { return timeline(); };
   step_control_ = std::make_unique<StepControl>(config_, rank_, std::move(hooks));

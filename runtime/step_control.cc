@@ -56,7 +56,8 @@ StepPlan StepControl::begin() {
 bool StepControl::agree_on_segment(std::string* reason) {
   std::vector<unsigned char> msg(kDecisionBytes, 0);
   if (policy_) {
-    SegmentDecision d = policy_->decide(hooks_.waiting_fraction ? hooks_.waiting_fraction() : 0);
+    SegmentDecision d = policy_->decide(hooks_.waiting_fraction ? hooks_.waiting_fraction() : 0,
+                                        hooks_.bounded_rounds && hooks_.bounded_rounds());
     msg[0] = d.periodic ? 1 : 0;
     std::string reason = d.reason.substr(0, kDecisionBytes - 2);
     std::memcpy(msg.data() + 1, reason.data(), reason.size());

@@ -24,6 +24,7 @@ class StepControl {
     std::function<double()> collective_seconds;  // this rank's time in collectives so far
                                                  // (read only by rank 0's auto policy)
     std::function<double()> waiting_fraction;    // the coordinator's (rank 0), or empty
+    std::function<bool()> bounded_rounds;        // the coordinator's mode is bounded (rank 0)
     std::function<std::shared_ptr<Timeline>()> timeline;
     // Rank 0's `bytes` at `buf` to every rank (collective on a communicator of its own).
     std::function<Status(void*, size_t)> broadcast;

@@ -78,5 +78,18 @@ TEST(PeriodicPolicy, ComputeBoundOrStragglerBoundStaysWithGradientRounds) {
   EXPECT_NE(d.reason.find("stragglers dominate"), std::string::npos) << d.reason;
 }
 
+TEST(PeriodicPolicy, BoundedRoundsStayWithGradientRounds) {
+  PeriodicPolicy p({.enter = 0.3, .straggler_limit = 0.1, .reprobe = 8});
+  // Bounded rounds wait for the quorum inside their collectives: 47% looks communication-bound,
+  // and the coordinator's estimate of straggler waiting is low once the rounds stop waiting.
+  for (int i = 0; i < 4; ++i) p.observe_step(0.10, 0.047);
+  SegmentDecision d = p.decide(0.01, /*bounded_rounds=*/true);
+  EXPECT_FALSE(d.periodic);
+  EXPECT_NE(d.reason.find("bounded rounds"), std::string::npos) << d.reason;
+  // The same figures in sync rounds are communication-bound.
+  for (int i = 0; i < 4; ++i) p.observe_step(0.10, 0.047);
+  EXPECT_TRUE(p.decide(0.01, /*bounded_rounds=*/false).periodic);
+}
+
 }  // namespace
 }  // namespace quorum
