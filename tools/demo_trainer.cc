@@ -155,7 +155,9 @@ int main(int argc, char** argv) {
             auto it = params_by_name.find(name);
             if (it == params_by_name.end()) return;  // e.g. the loss
             const float* d = static_cast<const float*>(g.data);
-            for (size_t i = 0; i < it->second->size(); ++i) (*it->second)[i] -= lr * d[i];
+            // Each late gradient weighs 1 / ranks, as in a full round.
+            const float step = lr * static_cast<float>(n) / static_cast<float>(quorum::size());
+            for (size_t i = 0; i < it->second->size(); ++i) (*it->second)[i] -= step * d[i];
             folded += n;
           }),
           "flush")) {

@@ -133,11 +133,13 @@ int run_converge(const ConvergeArgs& a) {
     by_name[l.name + ".bias.grad"] = &l.bias;
   }
   const auto t_end = Clock::now();
-  Status fs = flush([&](const std::string& name, const Tensor& g, int64_t) {
+  Status fs = flush([&](const std::string& name, const Tensor& g, int64_t gradients) {
     auto it = by_name.find(name);
     if (it == by_name.end()) return;
     const auto* d = static_cast<const float*>(g.data);
-    for (size_t i = 0; i < it->second->size(); ++i) (*it->second)[i] -= a.lr * d[i];
+    // Each late gradient weighs 1 / ranks, as in a full round.
+    const float step = a.lr * static_cast<float>(gradients) / static_cast<float>(p);
+    for (size_t i = 0; i < it->second->size(); ++i) (*it->second)[i] -= step * d[i];
   });
   if (!ok(fs, "flush")) return 1;
   if (drifted && !ok(average_parameters(parameters(model)), "final average_parameters")) return 1;

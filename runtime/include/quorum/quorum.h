@@ -198,7 +198,9 @@ QUORUM_EXPORT int64_t result_count(const Handle& handle);
 // result is the Sum, or the Average over `gradients`, in the tensor's dtype; valid during the
 // call: for a CUDA tensor, work reading it that the callback queues on a stream of its own must
 // have finished, or been synchronised, before it returns). Apply it like any gradient so that
-// every gradient counts exactly once. Collective:
+// every gradient counts exactly once; to give each late gradient the weight it has in a full
+// round (1 / size()), scale the Average by gradients / size() (applied with the full learning
+// rate, an Average of one late gradient would weigh size() times its peers). Collective:
 // every rank calls it, after waiting on its outstanding handles. Blocks until done.
 using FoldCallback =
     std::function<void(const std::string& name, const Tensor& result, int64_t gradients)>;
