@@ -1,5 +1,6 @@
 // IEEE binary16 and bfloat16 conversions to and from float. Round-to-nearest-even on the way
-// down; NaN stays NaN, overflow becomes infinity. Pure functions, any thread.
+// down; NaN stays NaN (quiet, its sign and payload's top bits kept, as x86's F16C and AVX2
+// bulk paths of ops/half_bulk.h give), overflow becomes infinity. Pure functions, any thread.
 #pragma once
 
 #include <bit>
@@ -22,7 +23,9 @@ inline float f16_to_float(uint16_t h) {
   uint32_t sign = uint32_t{h & 0x8000u} << 16;
   uint32_t exp = (h >> 10) & 0x1fu;
   uint32_t mant = h & 0x3ffu;
-  if (exp == 0x1f) return std::bit_cast<float>(sign | 0x7f800000u | (mant << 13));
+  if (exp == 0x1f) {  // infinity; a NaN comes out quiet, its payload kept (as F16C does)
+    return std::bit_cast<float>(sign | 0x7f800000u | (mant ? 0x400000u : 0u) | (mant << 13));
+  }
   if (exp == 0) {
     if (mant == 0) return std::bit_cast<float>(sign);
     // Subnormal: value = mant * 2^-24, exact in float.
@@ -37,7 +40,9 @@ inline uint16_t float_to_f16(float f) {
   uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000u);
   uint32_t abs = u & 0x7fffffffu;
   if (abs >= 0x7f800000u) {  // inf or NaN
-    return static_cast<uint16_t>(sign | 0x7c00u | (abs > 0x7f800000u ? 0x200u : 0u));
+    // A NaN comes out quiet with the payload's top bits (as F16C does).
+    if (abs == 0x7f800000u) return static_cast<uint16_t>(sign | 0x7c00u);
+    return static_cast<uint16_t>(sign | 0x7e00u | ((abs >> 13) & 0x3ffu));
   }
   if (abs >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // rounds to >= 65520
   if (abs < 0x38800000u) {  // below the smallest normal half (2^-14): subnormal or zero

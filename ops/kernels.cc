@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "ops/half.h"
+#include "ops/half_bulk.h"
 
 namespace quorum::ops {
 namespace {
@@ -32,17 +33,22 @@ void combine(T* acc, const T* in, size_t n, ReduceOp op) {
   }
 }
 
-template <float (*ToFloat)(uint16_t), uint16_t (*FromFloat)(float)>
-void combine_half(uint16_t* acc, const uint16_t* in, size_t n, ReduceOp op) {
+// The bulk conversions of one half dtype (ops/half_bulk.h).
+struct HalfCasts {
+  void (*widen)(float*, const uint16_t*, size_t);
+  void (*narrow)(uint16_t*, const float*, size_t);
+};
+constexpr HalfCasts kF16Casts{f16_to_floats, floats_to_f16};
+constexpr HalfCasts kBF16Casts{bf16_to_floats, floats_to_bf16};
+
+void combine_half(uint16_t* acc, const uint16_t* in, size_t n, ReduceOp op, HalfCasts c) {
   float a[kChunk], b[kChunk];
   for (size_t base = 0; base < n; base += kChunk) {
     size_t m = std::min(kChunk, n - base);
-    for (size_t i = 0; i < m; ++i) {
-      a[i] = ToFloat(acc[base + i]);
-      b[i] = ToFloat(in[base + i]);
-    }
+    c.widen(a, acc + base, m);
+    c.widen(b, in + base, m);
     combine(a, b, m, op);
-    for (size_t i = 0; i < m; ++i) acc[base + i] = FromFloat(a[i]);
+    c.narrow(acc + base, a, m);
   }
 }
 
@@ -60,11 +66,11 @@ DataType wire_dtype(DataType t) {
 void reduce_into(void* acc, const void* in, size_t count, DataType t, ReduceOp op) {
   switch (t) {
     case DataType::kF16:
-      return combine_half<f16_to_float, float_to_f16>(static_cast<uint16_t*>(acc),
-                                                       static_cast<const uint16_t*>(in), count, op);
+      return combine_half(static_cast<uint16_t*>(acc), static_cast<const uint16_t*>(in), count, op,
+                          kF16Casts);
     case DataType::kBF16:
-      return combine_half<bf16_to_float, float_to_bf16>(
-          static_cast<uint16_t*>(acc), static_cast<const uint16_t*>(in), count, op);
+      return combine_half(static_cast<uint16_t*>(acc), static_cast<const uint16_t*>(in), count, op,
+                          kBF16Casts);
     case DataType::kF32:
       return combine(static_cast<float*>(acc), static_cast<const float*>(in), count, op);
     case DataType::kF64:
@@ -100,10 +106,14 @@ void divide(void* buf, size_t count, DataType t, double divisor) {
     case DataType::kBF16: {
       // A wire dtype under compression: through float, rounded once.
       auto* p = static_cast<uint16_t*>(buf);
-      bool f16 = t == DataType::kF16;
-      for (size_t i = 0; i < count; ++i) {
-        float v = (f16 ? f16_to_float(p[i]) : bf16_to_float(p[i])) / static_cast<float>(divisor);
-        p[i] = f16 ? float_to_f16(v) : float_to_bf16(v);
+      const HalfCasts c = t == DataType::kF16 ? kF16Casts : kBF16Casts;
+      const float d = static_cast<float>(divisor);
+      float v[kChunk];
+      for (size_t base = 0; base < count; base += kChunk) {
+        const size_t m = std::min(kChunk, count - base);
+        c.widen(v, p + base, m);
+        for (size_t i = 0; i < m; ++i) v[i] /= d;
+        c.narrow(p + base, v, m);
       }
       return;
     }
@@ -161,23 +171,13 @@ void store_chunk(const double* in, void* dst, DataType t, size_t base, size_t m)
 // The two casts every fused f16/bf16 tensor takes (f32 <-> half), as straight loops.
 bool cast_f32_half(void* dst, DataType to, const void* src, DataType from, size_t count) {
   if (to == DataType::kF32 && (from == DataType::kF16 || from == DataType::kBF16)) {
-    auto* d = static_cast<float*>(dst);
-    auto* s = static_cast<const uint16_t*>(src);
-    if (from == DataType::kF16) {
-      for (size_t i = 0; i < count; ++i) d[i] = f16_to_float(s[i]);
-    } else {
-      for (size_t i = 0; i < count; ++i) d[i] = bf16_to_float(s[i]);
-    }
+    (from == DataType::kF16 ? kF16Casts : kBF16Casts)
+        .widen(static_cast<float*>(dst), static_cast<const uint16_t*>(src), count);
     return true;
   }
   if (from == DataType::kF32 && (to == DataType::kF16 || to == DataType::kBF16)) {
-    auto* d = static_cast<uint16_t*>(dst);
-    auto* s = static_cast<const float*>(src);
-    if (to == DataType::kF16) {
-      for (size_t i = 0; i < count; ++i) d[i] = float_to_f16(s[i]);
-    } else {
-      for (size_t i = 0; i < count; ++i) d[i] = float_to_bf16(s[i]);
-    }
+    (to == DataType::kF16 ? kF16Casts : kBF16Casts)
+        .narrow(static_cast<uint16_t*>(dst), static_cast<const float*>(src), count);
     return true;
   }
   return false;
