@@ -244,8 +244,11 @@ TEST(Kernels, FeedbackResidualIsWhatRoundingTookOff) {
     const bool f16 = half == DataType::kF16;
     auto widen = [&](uint16_t b) { return f16 ? f16_to_float(b) : bf16_to_float(b); };
     // One round: dst is (src + residual) rounded, the new residual the difference, in f32.
-    std::vector<float> src = {1.0f / 3.0f, -2.7182817f, 1000.1f, 0.0f, 1e-3f};
-    std::vector<float> residual = {0.0f, 1e-4f, -0.05f, 0.25f, 0.0f};
+    // Past the half's range, into its subnormals, a tie, and enough for the 8-wide casts.
+    std::vector<float> src = {1.0f / 3.0f, -2.7182817f, 1000.1f, 0.0f, 1e-3f, 7e4f, -6e-8f,
+                              1.0f + 0x1p-11f, 3e-6f, 65519.0f, -1e-30f};
+    std::vector<float> residual = {0.0f, 1e-4f, -0.05f, 0.25f, 0.0f, 0.0f, 1e-8f,
+                                   0.0f, -2e-6f, 0.5f, 0.0f};
     std::vector<uint16_t> dst(src.size());
     std::vector<float> before = residual;
     cast_with_feedback(dst.data(), half, src.data(), DataType::kF32, residual.data(),
