@@ -6,6 +6,12 @@
 # it, its final held-out loss and its bytes are given as ratios to sync's from the same seed,
 # medians over seeds.
 #   scripts/converge.sh [build-dir] [ranks] [seeds] [steps]    (defaults: build 4 "1 2" 300)
+# Environment:
+#   SCENARIOS="none transient persistent"   straggler scenarios to run
+#   CONVERGE_ARGS="..."                      more quorum-bench converge flags (--model wide, --lr)
+#   HOSTS=N                                  across N emulated hosts (scripts/hosts.sh, root; RATE
+#                                            shapes their links), ranks/N per host, over TCP
+#   MODES="sync:none:0 periodic:fp16:1"      mode:compression:feedback triples (default: all 8)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bench=${1:-build}/tools/quorum-bench
@@ -13,17 +19,29 @@ ranks=${2:-4} seeds=${3:-"1 2"} steps=${4:-300}
 [ -x "$bench" ] || { echo "no $bench: build first (scripts/build.sh)"; exit 2; }
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-modes=("sync none 0" "bounded none 0" "periodic none 0" "auto none 0"
-       "sync fp16 1" "bounded fp16 1" "periodic fp16 1" "auto fp16 1")
-echo "### $(date -u +%FT%TZ) $(git rev-parse --short HEAD), $ranks ranks, load $(cut -d' ' -f1-3 /proc/loadavg)"
-for scenario in none transient persistent; do
+read -r -a modes <<<"${MODES:-sync:none:0 bounded:none:0 periodic:none:0 auto:none:0 sync:fp16:1 bounded:fp16:1 periodic:fp16:1 auto:fp16:1}"
+read -r -a extra <<<"${CONVERGE_ARGS:-}"
+launch=(mpiexec -n "$ranks")
+where="$ranks ranks"
+if [ -n "${HOSTS:-}" ]; then
+  scripts/hosts.sh up "$HOSTS" >/dev/null || exit 2
+  trap 'rm -f "$out"; scripts/hosts.sh down >/dev/null' EXIT
+  list=$(for ((h = 0; h < HOSTS; ++h)); do printf 'h%d:%d,' "$h" $((ranks / HOSTS)); done)
+  launch=(mpiexec -launcher ssh -launcher-exec "$PWD/scripts/host-exec.sh" -hosts "${list%,}"
+          -n "$ranks" -genv UCX_TLS self,tcp)
+  bench=$PWD/$bench
+  where="$ranks ranks on $HOSTS emulated hosts, links ${RATE:-unshaped}"
+fi
+echo "### $(date -u +%FT%TZ) $(git rev-parse --short HEAD), $where, load $(cut -d' ' -f1-3 /proc/loadavg) ${CONVERGE_ARGS:-}"
+for scenario in ${SCENARIOS:-none transient persistent}; do
   for seed in $seeds; do
     for m in "${modes[@]}"; do
-      read -r mode comp fb <<<"$m"
-      QUORUM_SYNC_MODE=$mode QUORUM_COMPRESSION=$comp QUORUM_COMPRESSION_FEEDBACK=$fb \
-        QUORUM_AVERAGE_PERIOD=8 QUORUM_AVERAGE_WARMUP=20 QUORUM_LOG_LEVEL=error \
-        timeout 300 mpiexec -n "$ranks" "$bench" converge --curve --straggler "$scenario" \
-        --seed "$seed" --steps "$steps" >>"$out" 2>&1 || echo "run failed: $m $scenario $seed" >&2
+      IFS=: read -r mode comp fb <<<"$m"
+      "${launch[@]}" -genv QUORUM_SYNC_MODE "$mode" -genv QUORUM_COMPRESSION "$comp" \
+        -genv QUORUM_COMPRESSION_FEEDBACK "$fb" -genv QUORUM_AVERAGE_PERIOD 8 \
+        -genv QUORUM_AVERAGE_WARMUP 20 -genv QUORUM_LOG_LEVEL error \
+        timeout 900 "$bench" converge --curve --straggler "$scenario" --seed "$seed" \
+        --steps "$steps" "${extra[@]}" >>"$out" 2>&1 || echo "run failed: $m $scenario $seed" >&2
     done
   done
 done
@@ -53,15 +71,17 @@ for scen in ["none", "transient", "persistent"]:
         tb = reach(base)
         for r in group:
             tr = reach(r)
-            row = table.setdefault((scen, label(r)), {"time": [], "loss": [], "bytes": [], "abs": [], "same": []})
+            row = table.setdefault((scen, label(r)), {"time": [], "loss": [], "bytes": [], "abs": [], "same": [], "target": [], "wall": []})
+            row["target"].append(target)
+            row["wall"].append(float(base["train_s"]) / float(r["train_s"]))
             row["time"].append(tb / tr if tr else 0.0)
             row["loss"].append(float(r["final_heldout"]) / float(base["final_heldout"]))
             row["bytes"].append(int(r["bytes"]) / max(1, int(base["bytes"])))
             row["abs"].append(float(r["final_heldout"]))
             row["same"].append(r.get("identical") == "yes")
-print("| stragglers | mode | speed-up to target vs sync | final held-out loss vs sync | final held-out loss | bytes vs sync | replicas identical |")
-print("|---|---|---|---|---|---|---|")
+print("| stragglers | mode | speed-up to target vs sync (target loss) | final held-out loss vs sync | final held-out loss | wall-time speed-up vs sync | bytes vs sync | replicas identical |")
+print("|---|---|---|---|---|---|---|---|")
 for (scen, lab), row in table.items():
     med = lambda v: statistics.median(v)
-    print(f"| {scen} | {lab} | {med(row['time']):.2f}x | {med(row['loss']):.3f} | {med(row['abs']):.4f} | {med(row['bytes']):.2f} | {'yes' if all(row['same']) else 'NO'} |")
+    print(f"| {scen} | {lab} | {med(row['time']):.2f}x ({med(row['target']):.4f}) | {med(row['loss']):.3f} | {med(row['abs']):.4f} | {med(row['wall']):.2f}x | {med(row['bytes']):.2f} | {'yes' if all(row['same']) else 'NO'} |")
 PY
