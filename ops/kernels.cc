@@ -38,8 +38,10 @@ struct HalfCasts {
   void (*widen)(float*, const uint16_t*, size_t);
   void (*narrow)(uint16_t*, const float*, size_t);
 };
-constexpr HalfCasts kF16Casts{f16_to_floats, floats_to_f16};
-constexpr HalfCasts kBF16Casts{bf16_to_floats, floats_to_bf16};
+constexpr HalfCasts casts_of(DataType half) {
+  return half == DataType::kF16 ? HalfCasts{f16_to_floats, floats_to_f16}
+                                : HalfCasts{bf16_to_floats, floats_to_bf16};
+}
 
 void combine_half(uint16_t* acc, const uint16_t* in, size_t n, ReduceOp op, HalfCasts c) {
   float a[kChunk], b[kChunk];
@@ -66,11 +68,9 @@ DataType wire_dtype(DataType t) {
 void reduce_into(void* acc, const void* in, size_t count, DataType t, ReduceOp op) {
   switch (t) {
     case DataType::kF16:
-      return combine_half(static_cast<uint16_t*>(acc), static_cast<const uint16_t*>(in), count, op,
-                          kF16Casts);
     case DataType::kBF16:
       return combine_half(static_cast<uint16_t*>(acc), static_cast<const uint16_t*>(in), count, op,
-                          kBF16Casts);
+                          casts_of(t));
     case DataType::kF32:
       return combine(static_cast<float*>(acc), static_cast<const float*>(in), count, op);
     case DataType::kF64:
@@ -106,7 +106,7 @@ void divide(void* buf, size_t count, DataType t, double divisor) {
     case DataType::kBF16: {
       // A wire dtype under compression: through float, rounded once.
       auto* p = static_cast<uint16_t*>(buf);
-      const HalfCasts c = t == DataType::kF16 ? kF16Casts : kBF16Casts;
+      const HalfCasts c = casts_of(t);
       const float d = static_cast<float>(divisor);
       float v[kChunk];
       for (size_t base = 0; base < count; base += kChunk) {
@@ -168,16 +168,14 @@ void store_chunk(const double* in, void* dst, DataType t, size_t base, size_t m)
   }
 }
 
-// The two casts every fused f16/bf16 tensor takes (f32 <-> half), as straight loops.
+// The two casts every fused f16/bf16 tensor takes (f32 <-> half), in bulk (ops/half_bulk.h).
 bool cast_f32_half(void* dst, DataType to, const void* src, DataType from, size_t count) {
   if (to == DataType::kF32 && (from == DataType::kF16 || from == DataType::kBF16)) {
-    (from == DataType::kF16 ? kF16Casts : kBF16Casts)
-        .widen(static_cast<float*>(dst), static_cast<const uint16_t*>(src), count);
+    casts_of(from).widen(static_cast<float*>(dst), static_cast<const uint16_t*>(src), count);
     return true;
   }
   if (from == DataType::kF32 && (to == DataType::kF16 || to == DataType::kBF16)) {
-    (to == DataType::kF16 ? kF16Casts : kBF16Casts)
-        .narrow(static_cast<uint16_t*>(dst), static_cast<const float*>(src), count);
+    casts_of(to).narrow(static_cast<uint16_t*>(dst), static_cast<const float*>(src), count);
     return true;
   }
   return false;
@@ -233,7 +231,7 @@ void cast_with_feedback(void* dst, DataType to, const void* src, DataType from, 
                         DataType residual_t, size_t count) {
   if (from == DataType::kF32 && residual_t == DataType::kF32 &&
       (to == DataType::kF16 || to == DataType::kBF16)) {
-    return feedback_f32(static_cast<uint16_t*>(dst), to == DataType::kF16 ? kF16Casts : kBF16Casts,
+    return feedback_f32(static_cast<uint16_t*>(dst), casts_of(to),
                         static_cast<const float*>(src), static_cast<float*>(residual), count);
   }
   double v[kChunk], r[kChunk], sent[kChunk];

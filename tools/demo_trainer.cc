@@ -144,23 +144,8 @@ int main(int argc, char** argv) {
     }
   }
   // Late gradients of bounded rounds still in carries: fold them and apply them too.
-  std::map<std::string, std::vector<float>*> grads_by_name;
-  std::map<std::string, std::vector<float>*> params_by_name;
-  for (Layer& l : model.layers()) {
-    params_by_name[l.name + ".weight.grad"] = &l.weight;
-    params_by_name[l.name + ".bias.grad"] = &l.bias;
-  }
   int64_t folded = 0;
-  if (!ok(quorum::flush([&](const std::string& name, const quorum::Tensor& g, int64_t n) {
-            auto it = params_by_name.find(name);
-            if (it == params_by_name.end()) return;  // e.g. the loss
-            const float* d = static_cast<const float*>(g.data);
-            // Each late gradient weighs 1 / ranks, as in a full round.
-            const float step = lr * static_cast<float>(n) / static_cast<float>(quorum::size());
-            for (size_t i = 0; i < it->second->size(); ++i) (*it->second)[i] -= step * d[i];
-            folded += n;
-          }),
-          "flush")) {
+  if (!ok(quorum::demo::flush_into(model, lr, &folded), "flush")) {
     return 1;
   }
   // Local steps since the last averaging: one more, so the replicas end identical.

@@ -7,7 +7,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -127,21 +126,8 @@ int run_converge(const ConvergeArgs& a) {
     }
   }
   // Bounded rounds' late gradients, folded and applied; replicas that drifted, averaged.
-  std::map<std::string, std::vector<float>*> by_name;
-  for (Layer& l : model.layers()) {
-    by_name[l.name + ".weight.grad"] = &l.weight;
-    by_name[l.name + ".bias.grad"] = &l.bias;
-  }
   const auto t_end = Clock::now();
-  Status fs = flush([&](const std::string& name, const Tensor& g, int64_t gradients) {
-    auto it = by_name.find(name);
-    if (it == by_name.end()) return;
-    const auto* d = static_cast<const float*>(g.data);
-    // Each late gradient weighs 1 / ranks, as in a full round.
-    const float step = a.lr * static_cast<float>(gradients) / static_cast<float>(p);
-    for (size_t i = 0; i < it->second->size(); ++i) (*it->second)[i] -= step * d[i];
-  });
-  if (!ok(fs, "flush")) return 1;
+  if (!ok(demo::flush_into(model, a.lr), "flush")) return 1;
   if (drifted && !ok(average_parameters(parameters(model)), "final average_parameters")) return 1;
   train_s += std::chrono::duration<double>(Clock::now() - t_end).count();
   const float final_loss = held_out_loss(model, hx, hy, features);
