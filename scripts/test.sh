@@ -47,7 +47,10 @@ for arg in sys.argv[1:]:
 # lines still says what broke.
 for label, rec in failed:
     print(f"--- {label}: {rec.get('name')} {rec.get('result')} after {rec.get('duration', 0):.1f} s")
-    for text in (rec.get("stdout") or "").splitlines()[-20:]:
+    lines = (rec.get("stdout") or "").splitlines()
+    # Another rank's failure lines may lie far above the tail (only rank 0 prints progress).
+    marks = [t for t in lines[:-20] if "Failure" in t or t.startswith("[rank ") or "Expected" in t]
+    for text in marks[:12] + (["    ..."] if marks else []) + lines[-20:]:
         print(f"    {text}")
 for label, counts in per_run if len(per_run) > 1 else []:
     print(f"{label}: {counts['OK']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
