@@ -119,6 +119,20 @@ Handle enqueue_allreduce(const std::string& name, const Tensor& input, const Ten
   return submit(std::move(r), std::move(done));
 }
 
+Handle enqueue_catch_up(const std::string& name, const Tensor& output, ReduceOp op,
+                        DoneCallback done) {
+  PendingRequest r = describe(name, coord::CollectiveKind::kAllreduce, output);
+  r.desc.op = op;
+  r.output = output;
+  r.catch_up = true;
+  return submit(std::move(r), std::move(done));
+}
+
+uint64_t rounds_behind() {
+  auto rt = current();
+  return rt ? rt->engine().rounds_behind() : 0;
+}
+
 Handle enqueue_broadcast(const std::string& name, const Tensor& tensor, int root,
                          DoneCallback done) {
   PendingRequest r = describe(name, coord::CollectiveKind::kBroadcast, tensor);

@@ -216,7 +216,7 @@ void Engine::help(const detail::HandleState& handle, bool owe_wake) {
   const WorkingHere here;
   if (fast_ && !stop_requested_ && broken_.empty() && lost_reason_.empty() &&
       !handle.finished.load(std::memory_order_acquire)) {
-    take_fast(queue_.drain());
+    take_fast(drain_requests());
     run_fast();
   }
   fast_live_.store(fast_.has_value(), std::memory_order_release);

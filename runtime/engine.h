@@ -91,6 +91,8 @@ class Engine {
   // Counts a step; returns its number (from 1).
   uint64_t count_step() { return steps_.fetch_add(1, std::memory_order_relaxed) + 1; }
   Stats stats() const;
+  // quorum::rounds_behind(): kept by the engine thread whenever a stored result comes or goes.
+  uint64_t rounds_behind() const { return behind_.load(std::memory_order_acquire); }
 
  private:
   void run();
@@ -136,6 +138,14 @@ class Engine {
   // A late request for a round this rank missed: answered at once from the stored result, its
   // gradient kept in the carry. False when there is no stored result for it.
   bool answer_late(PendingRequest& r);
+  // The queue's new requests, less the catch-ups that have no missed round to take: those fail
+  // at once, before the coordinator hears of them (engine_catch_up.cc).
+  std::vector<PendingRequest> drain_requests();
+  // Completes a catch-up request that found no stored result with kFailedPrecondition.
+  void refuse_catch_up(PendingRequest& r);
+  // Recomputes behind_ from the stored results (after one came or went).
+  void note_behind();
+  std::atomic<uint64_t> behind_{0};
   void track_extra_bytes(int64_t delta);
   // Adds one late gradient (in the tensor's dtype) to `h`'s carry.
   void add_to_carry(TensorHistory& h, const void* gradient);

@@ -50,11 +50,12 @@ bool Engine::answer_late(PendingRequest& r) {
                         std::to_string(h.elements) + " " + std::string(dtype_name(h.dtype)) + ")");
   } else {
     // The gradient joins this rank's next contribution; taken before the output is written,
-    // which may be the same memory (an in-place allreduce).
-    add_to_carry(h, r.input.data);
+    // which may be the same memory (an in-place allreduce). A catch-up brings none.
+    if (!r.catch_up) add_to_carry(h, r.input.data);
     if (r.elements) std::memcpy(r.output.data, result.data(), result.size());
     late_answered_.fetch_add(1, std::memory_order_relaxed);
   }
+  note_behind();
   queue_.finish(r.desc.name);
   (status.is_ok() ? tensors_ : errors_).fetch_add(1, std::memory_order_relaxed);
   r.handle->count = round_gradients;
@@ -220,7 +221,9 @@ Status Engine::run_allreduce(const coord::Plan& plan, std::vector<Slot>& slots) 
     }
     // Our request arrived after the round was cut: it gets this result, and its gradient (not
     // in the round) goes to the carry, first, since the output may be the input's memory.
-    if (s.missing && s.history && s.request) add_to_carry(*s.history, s.request->input.data);
+    if (s.missing && s.history && s.request && !s.request->catch_up) {
+      add_to_carry(*s.history, s.request->input.data);
+    }
     if (s.request) {
       if (!direct && s.elements) ops::cast(s.request->output.data, dtype, data, wire, s.elements);
       s.request->handle->count = gradients;
@@ -234,6 +237,7 @@ Status Engine::run_allreduce(const coord::Plan& plan, std::vector<Slot>& slots) 
     }
     offset += s.elements * esize;
   }
+  note_behind();
   if (!direct) {
     trace(Lane::kCollective, "unpack", "unpack", t0, Timeline::now_ns(),
           {{"plan", static_cast<int64_t>(plan.seq)}, {"bytes", static_cast<int64_t>(n * esize)}});

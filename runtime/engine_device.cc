@@ -247,6 +247,7 @@ Status Engine::run_allreduce_device(const coord::Plan& plan, std::vector<Slot>& 
       h->stored.push_back({kept, gradients, why});
     }
   }
+  note_behind();
   QUORUM_RETURN_IF_ERROR(status);
   // A part whose ready event failed fails alone; the plan's other tensors have their results.
   // (complete() takes the request out of pending_, so this comes after every use of it above.)
@@ -287,7 +288,7 @@ bool Engine::answer_late_device(PendingRequest& r) {
   if (status.is_ok()) {
     device_quiet_ = true;
     // The gradient goes to the carry first: the output may be the input's own memory.
-    status = add_to_device_carry(h, r.input.data, r.input.cuda_ready_event);
+    if (!r.catch_up) status = add_to_device_carry(h, r.input.data, r.input.cuda_ready_event);
     if (status.is_ok() && bytes > 0) {
       status = opt_.device_backend->copy(h.device, r.output.data, stored.result, bytes, nullptr);
     }
@@ -299,6 +300,7 @@ bool Engine::answer_late_device(PendingRequest& r) {
     }
   }
   if (stored.result) opt_.device_backend->release(h.device, stored.result);
+  note_behind();
   queue_.finish(r.desc.name);
   (status.is_ok() ? tensors_ : errors_).fetch_add(1, std::memory_order_relaxed);
   r.handle->count = stored.gradients;

@@ -33,11 +33,11 @@ bool same_signature(const coord::TensorRequest& a, const coord::TensorRequest& b
 
 void Engine::send_readiness() {
   if (fast_) {
-    take_fast(queue_.drain());
+    take_fast(drain_requests());
     return;
   }
   std::vector<PendingRequest> fresh = gate_.release(
-      queue_.drain(), Timeline::now_ns(),
+      drain_requests(), Timeline::now_ns(),
       [this](const std::string& name) -> std::optional<uint32_t> {
         auto it = id_by_name_.find(name);
         return it == id_by_name_.end() ? std::nullopt : std::optional<uint32_t>(it->second);
@@ -265,7 +265,10 @@ void Engine::execute(const coord::Plan& plan, int64_t received_ns) {
       standing_in_.clear();
       // Requests that arrived for the rounds just stood in for now find their results.
       for (PendingRequest& r : std::exchange(deferred_, {})) {
-        if (!answer_late(r)) {
+        if (answer_late(r)) continue;
+        if (r.catch_up) {  // the round it stood in for failed here: nothing stored to take
+          refuse_catch_up(r);
+        } else {
           std::string name = r.desc.name;
           pending_.emplace(std::move(name), std::move(r));
         }

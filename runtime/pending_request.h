@@ -16,6 +16,7 @@ struct PendingRequest {
   Tensor output;              // allreduce only
   OutputAllocator allocate;   // allgather only
   size_t elements = 0;        // of input
+  bool catch_up = false;      // enqueue_catch_up(): takes a missed round, contributes nothing
   std::shared_ptr<detail::HandleState> handle;
   std::chrono::steady_clock::time_point enqueued;
 };

@@ -11,7 +11,9 @@
 #   CONVERGE_ARGS="..."                      more quorum-bench converge flags (--model wide, --lr)
 #   HOSTS=N                                  across N emulated hosts (scripts/hosts.sh, root; RATE
 #                                            shapes their links), ranks/N per host, over TCP
-#   MODES="sync:none:0 periodic:fp16:1"      mode:compression:feedback triples (default: all 8)
+#   MODES="sync:none:0 periodic:fp16:1"      mode:compression:feedback[:catchup] (default: all 8;
+#                                            a 4th field 1 passes --catch-up: a rank behind on
+#                                            bounded rounds skips its compute)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bench=${1:-build}/tools/quorum-bench
@@ -36,12 +38,14 @@ echo "### $(date -u +%FT%TZ) $(git rev-parse --short HEAD), $where, load $(cut -
 for scenario in ${SCENARIOS:-none transient persistent}; do
   for seed in $seeds; do
     for m in "${modes[@]}"; do
-      IFS=: read -r mode comp fb <<<"$m"
+      IFS=: read -r mode comp fb cu <<<"$m"
+      cu_flag=()
+      [ "${cu:-0}" = 1 ] && cu_flag=(--catch-up)
       "${launch[@]}" -genv QUORUM_SYNC_MODE "$mode" -genv QUORUM_COMPRESSION "$comp" \
         -genv QUORUM_COMPRESSION_FEEDBACK "$fb" -genv QUORUM_AVERAGE_PERIOD 8 \
         -genv QUORUM_AVERAGE_WARMUP 20 -genv QUORUM_LOG_LEVEL error \
         timeout 900 "$bench" converge --curve --straggler "$scenario" --seed "$seed" \
-        --steps "$steps" "${extra[@]}" >>"$out" 2>&1 || echo "run failed: $m $scenario $seed" >&2
+        --steps "$steps" "${cu_flag[@]}" "${extra[@]}" >>"$out" 2>&1 || echo "run failed: $m $scenario $seed" >&2
     done
   done
 done
@@ -57,7 +61,9 @@ for line in open(sys.argv[1]):
         _, s, t, l = line.split(); cur["curve"].append((int(s), float(t), float(l)))
 def smooth(c):
     return [(s, t, statistics.mean(x[2] for x in c[max(0, i - 2):i + 1])) for i, (s, t, _) in enumerate(c)]
-def label(r): return r["mode"] + ("+" + r["compression"] if r["compression"] != "none" else "")
+def label(r):
+    return (r["mode"] + ("+" + r["compression"] if r["compression"] != "none" else "")
+            + ("+catch-up" if r.get("catch_up") == "yes" else ""))
 table = {}
 for scen in ["none", "transient", "persistent"]:
     for seed in sorted({r["seed"] for r in runs}):

@@ -158,6 +158,11 @@ int quorum_local_size(void) { return quorum::local_size(); }
 int quorum_host_count(void) { return quorum::host_count(); }
 int quorum_host_index(void) { return quorum::host_index(); }
 
+static Status check_op(const char* name, quorum_op op) {
+  if (op >= 0 && op < quorum::kNumReduceOps) return Status::ok();
+  return invalid(name, "unsupported reduce op value " + std::to_string(op));
+}
+
 quorum_handle* quorum_allreduce(const char* name, const void* input, void* output,
                                 quorum_dtype dtype, const int64_t* shape, int ndim, quorum_op op,
                                 quorum_done_fn done, void* user_data) {
@@ -167,16 +172,31 @@ quorum_handle* quorum_allreduce(const char* name, const void* input, void* outpu
       [&] {
         Status s = host_tensor(name, input, dtype, shape, ndim, &in);
         if (s.is_ok()) s = host_tensor(name, output, dtype, shape, ndim, &out);
-        if (s.is_ok() && (op < 0 || op >= quorum::kNumReduceOps)) {
-          s = invalid(name, "unsupported reduce op value " + std::to_string(op));
-        }
-        return s;
+        return s.is_ok() ? check_op(name, op) : s;
       },
       [&](quorum::DoneCallback cb) {
         return quorum::enqueue_allreduce(name, in, out, static_cast<quorum::ReduceOp>(op),
                                          std::move(cb));
       });
 }
+
+quorum_handle* quorum_catch_up(const char* name, void* output, quorum_dtype dtype,
+                               const int64_t* shape, int ndim, quorum_op op, quorum_done_fn done,
+                               void* user_data) {
+  quorum::Tensor out;
+  return submit(
+      done, user_data,
+      [&] {
+        Status s = host_tensor(name, output, dtype, shape, ndim, &out);
+        return s.is_ok() ? check_op(name, op) : s;
+      },
+      [&](quorum::DoneCallback cb) {
+        return quorum::enqueue_catch_up(name, out, static_cast<quorum::ReduceOp>(op),
+                                        std::move(cb));
+      });
+}
+
+uint64_t quorum_rounds_behind(void) { return quorum::rounds_behind(); }
 
 quorum_handle* quorum_broadcast(const char* name, void* data, quorum_dtype dtype,
                                 const int64_t* shape, int ndim, int root, quorum_done_fn done,

@@ -121,6 +121,14 @@ typedef void* (*quorum_alloc_fn)(const int64_t* shape, int ndim, void* user_data
 QUORUM_C_EXPORT quorum_handle* quorum_allreduce(const char* name, const void* input, void* output,
                                                 quorum_dtype dtype, const int64_t* shape, int ndim,
                                                 quorum_op op, quorum_done_fn done, void* user_data);
+/* Catching up in bounded rounds (quorum::enqueue_catch_up): writes the result of the oldest
+ * round of `name` that ran without this rank into `output`, adding no gradient; fails at once
+ * with QUORUM_FAILED_PRECONDITION when there is none. quorum_rounds_behind() says how many
+ * rounds this rank may take so (quorum::rounds_behind). */
+QUORUM_C_EXPORT quorum_handle* quorum_catch_up(const char* name, void* output, quorum_dtype dtype,
+                                               const int64_t* shape, int ndim, quorum_op op,
+                                               quorum_done_fn done, void* user_data);
+QUORUM_C_EXPORT uint64_t quorum_rounds_behind(void);
 /* Replaces `data` on every rank with rank `root`'s `data`. */
 QUORUM_C_EXPORT quorum_handle* quorum_broadcast(const char* name, void* data, quorum_dtype dtype,
                                                 const int64_t* shape, int ndim, int root,

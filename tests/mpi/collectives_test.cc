@@ -151,7 +151,9 @@ TEST(Allreduce, StatsCountPlansByAlgorithm) {
     EXPECT_EQ(5u, hier);
   }
   // Auto chooses hierarchical only for a job that spans hosts with two ranks on one of them.
-  if (fixed == "auto" && (host_count() < 2 || host_count() == size())) EXPECT_EQ(0u, hier);
+  if (fixed == "auto" && (host_count() < 2 || host_count() == size())) {
+    EXPECT_EQ(0u, hier);
+  }
 }
 
 TEST(Broadcast, FromEveryRoot) {
@@ -205,7 +207,9 @@ TEST(Topology, HostsAgreeWithLocalSizes) {
   ASSERT_GE(hosts, 1);
   ASSERT_GE(index, 0);
   ASSERT_LT(index, hosts);
-  if (const char* want = std::getenv("EXPECT_HOSTS")) EXPECT_EQ(std::atoi(want), hosts);
+  if (const char* want = std::getenv("EXPECT_HOSTS")) {
+    EXPECT_EQ(std::atoi(want), hosts);
+  }
   // Every rank's (host index, local size), gathered through quorum itself.
   std::vector<int64_t> mine = {index, local_size()};
   std::vector<int64_t> all(2 * static_cast<size_t>(size()));

@@ -122,6 +122,67 @@ TEST(Bounded, OtherOpsBroadcastAndAllgatherNeverRunPartially) {
   }
 }
 
+// A rank that fell behind catches up instead of computing: enqueue_catch_up() takes the result
+// of a round that ran without it and adds no gradient. Every gradient a rank did enqueue is
+// applied exactly once (results and fold together), a skipped one never, every rank receives
+// the same result for every round, and a catch-up with no missed round fails, naming the tensor.
+TEST(Bounded, CatchUpTakesMissedRoundsAndAddsNothing) {
+  const int p = size(), R = 30, late = p - 1;
+  const size_t n = static_cast<size_t>(p * R);
+  std::vector<float> grad(n), out(n);
+  std::vector<float> results;  // every round's result, as this rank received it, back to back
+  std::vector<int> skipped(static_cast<size_t>(R), 0);
+  Tensor o{out.data(), DataType::kF32, {static_cast<int64_t>(n)}, Device::host()};
+  {  // Not behind: refused at once, and nothing else changes.
+    Status s = wait(enqueue_catch_up("catch", o, ReduceOp::kSum));
+    EXPECT_EQ(StatusCode::kFailedPrecondition, s.code()) << s.message();
+    EXPECT_NE(std::string::npos, s.message().find("'catch'")) << s.message();
+    EXPECT_EQ(0u, rounds_behind());
+  }
+  for (int j = 0; j < R; ++j) {
+    if (rank() == late && j > 2 && rounds_behind() > 0) {
+      Handle h = enqueue_catch_up("catch", o, ReduceOp::kSum);
+      ASSERT_TRUE(wait(h).is_ok()) << "round " << j;
+      EXPECT_GT(result_count(h), 0);
+      skipped[static_cast<size_t>(j)] = 1;
+    } else {
+      // The late rank is slow twice (others run ahead, up to the staleness bound); one rank of
+      // the others is slow now and then, so the late rank is sometimes early.
+      const bool slow = (rank() == late && (j == 3 || j == 12)) || (rank() == 0 && j % 7 == 5);
+      sleep_ms(slow ? 40 : 1);
+      std::fill(grad.begin(), grad.end(), 0.0f);
+      grad[static_cast<size_t>(rank() * R + j)] = 1.0f;
+      Tensor g{grad.data(), DataType::kF32, {static_cast<int64_t>(n)}, Device::host()};
+      ASSERT_TRUE(wait(enqueue_allreduce("catch", g, o, ReduceOp::kSum)).is_ok()) << j;
+    }
+    results.insert(results.end(), out.begin(), out.end());
+  }
+  std::vector<float> folded(n, 0.0f);
+  ASSERT_TRUE(flush([&](const std::string&, const Tensor& t, int64_t) {
+                std::memcpy(folded.data(), t.data, n * sizeof(float));
+              }).is_ok());
+  // Every rank's skipped rounds, and rank 0's results to compare with.
+  std::vector<int> all_skipped(static_cast<size_t>(R * p));
+  MPI_Allgather(skipped.data(), R, MPI_INT, all_skipped.data(), R, MPI_INT, MPI_COMM_WORLD);
+  std::vector<float> first = results;
+  MPI_Bcast(first.data(), static_cast<int>(first.size()), MPI_FLOAT, 0, MPI_COMM_WORLD);
+  EXPECT_EQ(0, std::memcmp(first.data(), results.data(), results.size() * sizeof(float)))
+      << "rank " << rank() << " received other results than rank 0";
+  int caught = 0;
+  for (int r = 0; r < p; ++r) {
+    for (int j = 0; j < R; ++j) {
+      const size_t i = static_cast<size_t>(r * R + j);
+      double applied = folded[i];
+      for (int k = 0; k < R; ++k) applied += results[static_cast<size_t>(k) * n + i];
+      const int skip = all_skipped[static_cast<size_t>(r * R + j)];
+      caught += skip;
+      EXPECT_EQ(skip ? 0.0 : 1.0, applied) << "rank " << r << "'s gradient of round " << j;
+    }
+  }
+  if (p > 2) EXPECT_GT(caught, 0) << "the late rank never caught up";  // as late_answered above
+  EXPECT_EQ(0u, rounds_behind());
+}
+
 // Launched with rank 0 in one QUORUM_SYNC_MODE and the others in another (tests/meson.build):
 // rank 0's setting decides for every rank, so the job cannot split.
 TEST(Rank0, DecidesTheMode) {

@@ -50,6 +50,35 @@ double slowdown(const ConvergeArgs& a, Gaussian& dice, int r, int p) {
   return 1.0;
 }
 
+// A rank behind on bounded rounds: every gradient takes the result of the oldest round that ran
+// without this rank, and none is computed. Returns false when some tensor had no such round
+// (quorum::rounds_behind() counts the most of any tensor): those gradients are zeroed, so the
+// update applies exactly the rounds taken, and the step is then computed as usual.
+bool catch_up(Mlp& model, int* failed) {
+  std::vector<std::pair<Layer*, Handle>> weights, biases;
+  for (auto l = model.layers().rbegin(); l != model.layers().rend(); ++l) {  // backward's order
+    weights.emplace_back(&*l, enqueue_catch_up(l->name + ".weight.grad", view(l->weight_grad)));
+    biases.emplace_back(&*l, enqueue_catch_up(l->name + ".bias.grad", view(l->bias_grad)));
+  }
+  bool all = true;
+  auto settle = [&](std::vector<std::pair<Layer*, Handle>>& hs, bool weight) {
+    for (auto& [l, h] : hs) {
+      Status s = wait(h);
+      if (s.is_ok()) continue;
+      if (s.code() != StatusCode::kFailedPrecondition) {
+        std::fprintf(stderr, "converge: rank %d: catch-up failed: %s\n", rank(), s.message().c_str());
+        ++*failed;
+      }
+      all = false;
+      std::vector<float>& g = weight ? l->weight_grad : l->bias_grad;
+      std::fill(g.begin(), g.end(), 0.0f);
+    }
+  };
+  settle(weights, true);
+  settle(biases, false);
+  return all;
+}
+
 // Mean held-out loss of `model`, in chunks (forward keeps activations of the whole input).
 float held_out_loss(Mlp& model, const std::vector<float>& x, const std::vector<float>& y,
                     int features) {
@@ -91,15 +120,30 @@ int run_converge(const ConvergeArgs& a) {
   double train_s = 0;
   bool drifted = false;  // a local step since the last averaging
   const Stats before = stats();
+  int caught_up = 0, catch_up_errors = 0;
   for (int step = 0; step < a.steps; ++step) {
     const auto t0 = Clock::now();
     const StepPlan plan = begin_step();
+    const double factor = slowdown(a, dice, r, p);  // drawn every step, alike on every rank
+    if (a.catch_up && !plan.local && rounds_behind() > 0) {
+      const bool whole = catch_up(model, &catch_up_errors);
+      if (catch_up_errors) return 1;
+      model.sgd_step(a.lr);  // the rounds taken (zeros for any tensor that had none)
+      if (whole) {
+        ++caught_up;
+        mark_step();
+        train_s += std::chrono::duration<double>(Clock::now() - t0).count();
+        if ((step + 1) % a.eval_every == 0 || step + 1 == a.steps) {
+          curve.push_back({step + 1, train_s, held_out_loss(model, hx, hy, features)});
+        }
+        continue;
+      }
+    }
     const int start =
         static_cast<int>((static_cast<int64_t>(step) * a.batch) % (a.samples - a.batch + 1)) +
         r * local;
     model.forward(&x[static_cast<size_t>(start) * features], &y[static_cast<size_t>(start)], local);
     const double real_s = std::chrono::duration<double>(Clock::now() - t0).count();
-    const double factor = slowdown(a, dice, r, p);
     const double extra = a.compute_ms / 1e3 + (factor - 1) * (real_s + a.compute_ms / 1e3);
     if (extra > 0) std::this_thread::sleep_for(std::chrono::duration<double>(extra));
     std::vector<Handle> handles;
@@ -148,6 +192,7 @@ int run_converge(const ConvergeArgs& a) {
   std::vector<double> all(mine.size() * static_cast<size_t>(p));
   MPI_Gather(mine.data(), static_cast<int>(mine.size()), MPI_DOUBLE, all.data(),
              static_cast<int>(mine.size()), MPI_DOUBLE, 0, MPI_COMM_WORLD);
+  MPI_Allreduce(MPI_IN_PLACE, &caught_up, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
   double slowest_train = train_s;
   MPI_Allreduce(MPI_IN_PLACE, &slowest_train, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
   if (r == 0) {
@@ -157,20 +202,20 @@ int run_converge(const ConvergeArgs& a) {
       return n;
     }();
     std::printf("converge model=%s params=%.0f mode=%s compression=%s%s straggler=%s ranks=%d "
-                "seed=%llu steps=%d batch=%d compute_ms=%.1f\n",
+                "seed=%llu steps=%d batch=%d compute_ms=%.1f catch_up=%s\n",
                 a.model.c_str(), params, env("QUORUM_SYNC_MODE", "sync").c_str(),
                 env("QUORUM_COMPRESSION", "none").c_str(),
                 env("QUORUM_COMPRESSION_FEEDBACK", "0") == "1" ? "+feedback" : "",
                 a.straggler.c_str(), p, static_cast<unsigned long long>(a.seed), a.steps, a.batch,
-                a.compute_ms);
+                a.compute_ms, a.catch_up ? "yes" : "no");
     std::printf("result train_s=%.3f final_heldout=%.5f bytes=%llu local_steps=%llu "
-                "averagings=%llu bounded_plans=%llu identical=%s\n",
+                "averagings=%llu bounded_plans=%llu caught_up=%d identical=%s\n",
                 slowest_train, final_loss,
                 static_cast<unsigned long long>(st.bytes - before.bytes),
                 static_cast<unsigned long long>(st.local_steps - before.local_steps),
                 static_cast<unsigned long long>(st.averagings - before.averagings),
                 static_cast<unsigned long long>(st.bounded_plans - before.bounded_plans),
-                same ? "yes" : "NO");
+                caught_up, same ? "yes" : "NO");
     if (a.curve) {
       const size_t per_rank = mine.size();
       for (size_t k = 0; k < curve.size(); ++k) {

@@ -26,6 +26,9 @@ struct ConvergeArgs {
   double transient_p = 0.5;       // transient: chance per step that one random rank is slowed
   uint64_t seed = 1;
   bool curve = false;             // print every evaluation point
+  // A rank behind on bounded rounds skips its compute and takes the missed rounds' results
+  // (quorum::enqueue_catch_up) instead of computing gradients the others have moved past.
+  bool catch_up = false;
 };
 
 // Collective (quorum initialised). Prints on rank 0; returns 0, or 1 when a quorum call failed

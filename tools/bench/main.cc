@@ -408,6 +408,9 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   converge->add_option("--seed", cv.seed, "dataset and straggler seed")->capture_default_str();
   converge->add_flag("--curve", cv.curve, "print every evaluation (step, seconds, loss)");
+  converge->add_flag("--catch-up", cv.catch_up,
+                     "a rank behind on bounded rounds skips the step's compute and takes the "
+                     "rounds it missed (quorum::enqueue_catch_up)");
 
   CLI11_PARSE(app, argc, argv);
 

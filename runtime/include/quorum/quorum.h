@@ -206,4 +206,25 @@ using FoldCallback =
     std::function<void(const std::string& name, const Tensor& result, int64_t gradients)>;
 QUORUM_EXPORT Status flush(FoldCallback on_folded = {});
 
+// Catching up (bounded rounds). A rank that fell behind, its framework still computing rounds
+// the others have already run without it, may skip the compute of a step instead: it takes the
+// results of the rounds it missed and adds no gradient of its own for them (eager-SGD's late
+// process, "backup workers" in synchronous SGD). Nothing is lost: the skipped gradient was never
+// computed; each one that was is applied exactly once, as without catching up.
+//
+//   if (quorum::rounds_behind() > 0) {                 // before the step's forward pass
+//     for each gradient: enqueue_catch_up(name, grad);  // then wait, and apply them as usual
+//   } else { forward, backward, enqueue_allreduce ... }
+//
+// rounds_behind(): the most rounds of any one tensor that ran without this rank and whose results
+// its framework has not yet taken (0: not behind). A tensor of the step may have fewer (its
+// round still waits for this rank): its catch-up fails, and the step is computed for it.
+QUORUM_EXPORT uint64_t rounds_behind();
+// Writes the result of the oldest round of `name` that ran without this rank into `output` (the
+// tensor's dtype and shape, as enqueue_allreduce's), counting as this rank's request for that
+// round but adding nothing to it. A rank with no such round fails it at once with
+// kFailedPrecondition, naming the tensor; nothing else changes (compute the step instead).
+QUORUM_EXPORT Handle enqueue_catch_up(const std::string& name, const Tensor& output,
+                                      ReduceOp op = ReduceOp::kAverage, DoneCallback done = {});
+
 }  // namespace quorum
