@@ -158,6 +158,34 @@ void DistributedOptimizer::synchronize() {
   }
 }
 
+bool DistributedOptimizer::catch_up() {
+  if (rounds_behind() == 0) return false;
+  {
+    std::lock_guard lk(state_->mu);
+    state_->ensure_begun();
+    if (state_->plan.local) return false;  // no gradient rounds in this step
+    for (State::Param& p : state_->params) {
+      if (!p.buffer.defined() || p.pending) continue;
+      p.handle = enqueue_catch_up(p.tensor_name, p.view, state_->op);
+      p.pending = true;
+    }
+    for (size_t i = 0; i < state_->params.size(); ++i) {
+      State::Param& p = state_->params[i];
+      if (!p.pending) continue;
+      Status s = wait(p.handle);
+      if (s.code() == StatusCode::kFailedPrecondition) {
+        p.pending = false;  // nothing missed: step() takes part with zeros
+      } else if (!s.is_ok()) {
+        p.pending = false;
+        throw Error(s.code(), "DistributedOptimizer: catching up " +
+                                  torch_binding::subject(p.name, i) + ": " + s.message());
+      }
+    }
+  }
+  step();
+  return true;
+}
+
 at::Tensor DistributedOptimizer::step() {
   synchronize();
   at::Tensor loss = optimizer_->step();

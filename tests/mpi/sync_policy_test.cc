@@ -179,7 +179,9 @@ TEST(Bounded, CatchUpTakesMissedRoundsAndAddsNothing) {
       EXPECT_EQ(skip ? 0.0 : 1.0, applied) << "rank " << r << "'s gradient of round " << j;
     }
   }
-  if (p > 2) EXPECT_GT(caught, 0) << "the late rank never caught up";  // as late_answered above
+  if (p > 2) {  // as late_answered above
+    EXPECT_GT(caught, 0) << "the late rank never caught up";
+  }
   EXPECT_EQ(0u, rounds_behind());
 }
 

@@ -14,7 +14,9 @@
 #include <torch/optim/sgd.h>
 
 #include <cstdlib>
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "quorum/quorum.h"
 #include "tests/mpi/mpi_main.h"
@@ -86,6 +88,42 @@ TEST(DistributedOptimizer, StepWaitsAndRanksWithoutAGradientContributeZeros) {
   opt.step();  // SGD lr 1: param -= summed gradient
   EXPECT_FLOAT_EQ(-2.0f * p(), used[0].item<float>());
   EXPECT_FLOAT_EQ(-3.0f * (p() / 2), sometimes[3].item<float>());
+}
+
+// Not behind (every mode but bounded rounds): catch_up() does nothing and says so. Under
+// QUORUM_SYNC_MODE=bounded (mpi_torch_bounded_n3) the last rank is slow twice: it catches up
+// at least once, and the parameters end identical on every rank.
+TEST(DistributedOptimizer, CatchUpSkipsTheStepOfARankBehind) {
+  const bool bounded = std::getenv("QUORUM_SYNC_MODE") &&
+                       std::string(std::getenv("QUORUM_SYNC_MODE")) == "bounded";
+  at::Tensor w = param({4}, 0.0);
+  DistributedOptimizer opt(sgd({w}, 0.1), {.prefix = "catch"});
+  int caught = 0;
+  for (int step = 0; step < 20; ++step) {
+    if (opt.catch_up()) {
+      ++caught;
+    } else {
+      const bool slow = r() == p() - 1 && (step == 3 || step == 12);
+      std::this_thread::sleep_for(std::chrono::milliseconds(slow ? 40 : 1));
+      opt.zero_grad();
+      (w * at::full({4}, r() + 1.0, at::kFloat)).sum().backward();
+      opt.step();
+    }
+  }
+  // After the same number of steps every rank applied the same rounds (a sync round only here:
+  // one every step would keep the slow rank from falling behind).
+  at::Tensor first = w.clone();
+  ASSERT_TRUE(quorum::allreduce("catch.check", quorum::torch::view_of(first, "test"),
+                                quorum::torch::view_of(first, "test"), ReduceOp::kMax).is_ok());
+  EXPECT_TRUE(first.equal(w)) << "parameters differ across ranks";
+  int total = caught;
+  Tensor t{&total, DataType::kI32, {1}, Device::host()};
+  ASSERT_TRUE(quorum::allreduce("catch.count", t, t, ReduceOp::kSum).is_ok());
+  if (bounded && p() > 2) {
+    EXPECT_GT(total, 0) << "the slow rank never caught up";
+  } else if (!bounded) {
+    EXPECT_EQ(0, total);
+  }
 }
 
 // QUORUM_SYNC_MODE=periodic, QUORUM_AVERAGE_PERIOD=4: three local steps on each rank's own

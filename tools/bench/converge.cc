@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -50,34 +51,43 @@ double slowdown(const ConvergeArgs& a, Gaussian& dice, int r, int p) {
   return 1.0;
 }
 
-// A rank behind on bounded rounds: every gradient takes the result of the oldest round that ran
-// without this rank, and none is computed. Returns false when some tensor had no such round
-// (quorum::rounds_behind() counts the most of any tensor): those gradients are zeroed, so the
-// update applies exactly the rounds taken, and the step is then computed as usual.
-bool catch_up(Mlp& model, int* failed) {
-  std::vector<std::pair<Layer*, Handle>> weights, biases;
-  for (auto l = model.layers().rbegin(); l != model.layers().rend(); ++l) {  // backward's order
-    weights.emplace_back(&*l, enqueue_catch_up(l->name + ".weight.grad", view(l->weight_grad)));
-    biases.emplace_back(&*l, enqueue_catch_up(l->name + ".bias.grad", view(l->bias_grad)));
-  }
-  bool all = true;
-  auto settle = [&](std::vector<std::pair<Layer*, Handle>>& hs, bool weight) {
-    for (auto& [l, h] : hs) {
+// A rank behind on bounded rounds takes, for every gradient, the result of the oldest round
+// that ran without it (quorum::enqueue_catch_up), into a buffer of its own. A tensor with no such
+// round (rounds_behind() counts the most of any tensor) is refused at once: the step is then
+// computed for the refused ones only, so every tensor still takes part in one round per step.
+struct CatchUp {
+  std::map<std::string, std::vector<float>> taken;  // by gradient name: the round's result
+  int refused = 0, failed = 0;
+
+  void run(Mlp& model) {
+    std::vector<std::pair<std::string, Handle>> handles;
+    for (auto l = model.layers().rbegin(); l != model.layers().rend(); ++l) {  // backward's order
+      for (auto [suffix, grad] : {std::pair{".weight.grad", &l->weight_grad},
+                                  std::pair{".bias.grad", &l->bias_grad}}) {
+        std::vector<float>& out = taken[l->name + suffix];
+        out.resize(grad->size());
+        handles.emplace_back(l->name + suffix, enqueue_catch_up(l->name + suffix, view(out)));
+      }
+    }
+    for (auto& [name, h] : handles) {
       Status s = wait(h);
       if (s.is_ok()) continue;
-      if (s.code() != StatusCode::kFailedPrecondition) {
-        std::fprintf(stderr, "converge: rank %d: catch-up failed: %s\n", rank(), s.message().c_str());
-        ++*failed;
-      }
-      all = false;
-      std::vector<float>& g = weight ? l->weight_grad : l->bias_grad;
-      std::fill(g.begin(), g.end(), 0.0f);
+      taken.erase(name);
+      ++refused;
+      if (s.code() == StatusCode::kFailedPrecondition) continue;
+      std::fprintf(stderr, "converge: rank %d: catch-up failed: %s\n", rank(), s.message().c_str());
+      ++failed;
     }
-  };
-  settle(weights, true);
-  settle(biases, false);
-  return all;
-}
+  }
+  // Copies the rounds taken into the model's gradients.
+  void apply(Mlp& model) const {
+    for (Layer& l : model.layers()) {
+      if (auto w = taken.find(l.name + ".weight.grad"); w != taken.end()) l.weight_grad = w->second;
+      if (auto b = taken.find(l.name + ".bias.grad"); b != taken.end()) l.bias_grad = b->second;
+    }
+  }
+  bool took(const std::string& name) const { return taken.count(name) > 0; }
+};
 
 // Mean held-out loss of `model`, in chunks (forward keeps activations of the whole input).
 float held_out_loss(Mlp& model, const std::vector<float>& x, const std::vector<float>& y,
@@ -120,16 +130,18 @@ int run_converge(const ConvergeArgs& a) {
   double train_s = 0;
   bool drifted = false;  // a local step since the last averaging
   const Stats before = stats();
-  int caught_up = 0, catch_up_errors = 0;
+  int caught_up = 0;
   for (int step = 0; step < a.steps; ++step) {
     const auto t0 = Clock::now();
     const StepPlan plan = begin_step();
     const double factor = slowdown(a, dice, r, p);  // drawn every step, alike on every rank
+    CatchUp caught;
     if (a.catch_up && !plan.local && rounds_behind() > 0) {
-      const bool whole = catch_up(model, &catch_up_errors);
-      if (catch_up_errors) return 1;
-      model.sgd_step(a.lr);  // the rounds taken (zeros for any tensor that had none)
-      if (whole) {
+      caught.run(model);
+      if (caught.failed) return 1;
+      if (caught.refused == 0) {  // the whole step taken: nothing to compute
+        caught.apply(model);
+        model.sgd_step(a.lr);
         ++caught_up;
         mark_step();
         train_s += std::chrono::duration<double>(Clock::now() - t0).count();
@@ -149,14 +161,16 @@ int run_converge(const ConvergeArgs& a) {
     std::vector<Handle> handles;
     model.backward([&](Layer& l) {
       if (plan.local) return;
-      handles.push_back(enqueue_allreduce(l.name + ".weight.grad", view(l.weight_grad),
-                                          view(l.weight_grad)));
-      handles.push_back(
-          enqueue_allreduce(l.name + ".bias.grad", view(l.bias_grad), view(l.bias_grad)));
+      for (auto [suffix, grad] : {std::pair{".weight.grad", &l.weight_grad},
+                                  std::pair{".bias.grad", &l.bias_grad}}) {
+        if (caught.took(l.name + suffix)) continue;  // this step's round already taken
+        handles.push_back(enqueue_allreduce(l.name + suffix, view(*grad), view(*grad)));
+      }
     });
     for (Handle& h : handles) {
       if (!ok(wait(h), "gradient allreduce")) return 1;
     }
+    caught.apply(model);
     model.sgd_step(a.lr);
     drifted = drifted || plan.local;
     if (plan.average) {

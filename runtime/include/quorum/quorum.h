@@ -223,7 +223,10 @@ QUORUM_EXPORT uint64_t rounds_behind();
 // Writes the result of the oldest round of `name` that ran without this rank into `output` (the
 // tensor's dtype and shape, as enqueue_allreduce's), counting as this rank's request for that
 // round but adding nothing to it. A rank with no such round fails it at once with
-// kFailedPrecondition, naming the tensor; nothing else changes (compute the step instead).
+// kFailedPrecondition, naming the tensor; nothing else changes (compute the step instead). A
+// catch-up that succeeded is that tensor's request of this step: enqueuing the tensor again in
+// the same step would put this rank a round ahead of the others on it, and the job would hang
+// at its end; compute the step for the refused tensors only.
 QUORUM_EXPORT Handle enqueue_catch_up(const std::string& name, const Tensor& output,
                                       ReduceOp op = ReduceOp::kAverage, DoneCallback done = {});
 

@@ -132,6 +132,13 @@ class QUORUM_TORCH_EXPORT DistributedOptimizer {
   // Enqueues zeros for parameters that got no gradient, waits for every reduction and writes
   // the results to .grad. Throws Error naming the parameter if a reduction failed.
   void synchronize();
+  // Bounded rounds: when this rank fell behind (quorum::rounds_behind() > 0), takes the result
+  // of the oldest round that ran without it for every parameter (quorum::enqueue_catch_up: no
+  // gradient of this rank's added) and runs step() on them; returns true, and the caller skips
+  // this step's forward and backward. False, with nothing done, when not behind. A parameter
+  // with no missed round contributes zeros in this step, as one without a gradient does.
+  //   if (!opt.catch_up()) { model->forward(x).backward(); opt.step(); }
+  bool catch_up();
   void zero_grad() { optimizer_->zero_grad(); }
   ::torch::optim::Optimizer& optimizer() { return *optimizer_; }
 
