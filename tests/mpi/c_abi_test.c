@@ -298,6 +298,19 @@ static void test_rounds_and_flush(int rank, int size) {
   quorum_get_stats(&part, sizeof(uint64_t));
   CHECK(part.steps == kRounds && part.plans == 0xababababababababull, "stats prefix");
   CHECK(quorum_get_stats(NULL, sizeof st) == QUORUM_INVALID_ARGUMENT, "stats NULL");
+  /* Every round taken: nothing to catch up, and a catch-up says so, naming the tensor. */
+  CHECK(quorum_rounds_behind() == 0, "rounds_behind %llu after flush",
+        (unsigned long long)quorum_rounds_behind());
+  float taken[4];
+  done_record rec;
+  memset(&rec, 0, sizeof rec);
+  expect_rejected(quorum_catch_up("c.rounds", taken, QUORUM_F32, shape, 1, QUORUM_SUM, on_done,
+                                  &rec),
+                  &rec, QUORUM_FAILED_PRECONDITION, "'c.rounds'", "catch-up not behind");
+  memset(&rec, 0, sizeof rec);
+  expect_rejected(quorum_catch_up("c.rounds", taken, QUORUM_F32, shape, 1, (quorum_op)42, on_done,
+                                  &rec),
+                  &rec, QUORUM_INVALID_ARGUMENT, "reduce op", "catch-up bad op");
   if (rank == 0) {
     printf("c_abi: %d rounds, %llu bounded plans, %lld late gradients folded by flush\n", kRounds,
            (unsigned long long)st.bounded_plans, (long long)fold.gradients);
