@@ -65,6 +65,12 @@ void Engine::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+namespace {
+std::string lost_connection(const std::string& why) {
+  return "lost the control connection to the coordinator on rank 0 (" + why + ")";
+}
+}  // namespace
+
 void Engine::pump() {
   send_readiness();
   // Called between tests of a collective in flight: at most every 50 us a read of the control
@@ -91,7 +97,12 @@ void Engine::receive_plans(bool read) {
     if (std::holds_alternative<coord::Heartbeat>(m)) continue;
     inbox_.push_back({std::move(m), now});
   }
-  if (!s.is_ok()) lost_reason_ = s.message();
+  if (!s.is_ok() && lost_reason_.empty()) {
+    lost_reason_ = s.message();
+    // Most likely rank 0 died: a collective in flight that includes it would never finish (the
+    // run loop only sees this once the collective returns).
+    ops::abandon_waits(lost_connection(lost_reason_));
+  }
   // Liveness both ways: a heartbeat out when we have been quiet, and a silent coordinator is
   // as good as gone.
   const int64_t timeout_ns = static_cast<int64_t>(opt_.config.failure_timeout_sec * 1e9);
@@ -178,7 +189,7 @@ void Engine::run() {
         fast_.reset();
       }
       if (broken_.empty()) {
-        broken_ = "lost the control connection to the coordinator on rank 0 (" + lost_reason_ + ")";
+        broken_ = lost_connection(lost_reason_);
       }
       ops::abandon_waits(broken_);
       fast_live_.store(false, std::memory_order_release);
